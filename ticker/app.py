@@ -1,0 +1,97 @@
+"""The Starlette app and its lifespan: Redis clients, the fan-out and the scheduler."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ticker.config import ConfigError, Settings
+from ticker.fanout import BLOCK_MS, Fanout
+from ticker.problems import Problem, redis_unavailable
+from ticker.routes import api, ops, stream
+from ticker.routes.common import Services
+from ticker.scheduler import Scheduler
+from ticker.store import Store, api_client, reader_client
+
+log = logging.getLogger("ticker")
+
+
+def create_app(settings: Settings) -> Starlette:
+    if not settings.redis_url:
+        raise ConfigError("create_app needs settings.redis_url (ticker serve sets it).")
+    url = settings.redis_url
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        redis = api_client(url, settings.redis_timeout_seconds)
+        store = Store(redis, settings.key_prefix, settings.idempotency_seconds)
+        fanout = Fanout(
+            Store(reader_client(url, BLOCK_MS), settings.key_prefix),
+            reader_client(url, BLOCK_MS),
+            settings.ring_size,
+            settings.subscriber_buffer,
+        )
+        scheduler = Scheduler(
+            store,
+            settings.expire_interval_seconds,
+            settings.trim_interval_seconds,
+            settings.retention_seconds,
+        )
+        app.state.services = Services(settings, store, fanout, scheduler)
+        fanout.start()
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.stop()
+            await fanout.stop()
+            await fanout.store.redis.aclose()
+            await redis.aclose()
+
+    return Starlette(
+        routes=[*api.routes, *stream.routes, *ops.routes],
+        lifespan=lifespan,
+        exception_handlers={
+            Problem: _problem,
+            HTTPException: _http_error,
+            RedisError: _redis_error,
+            ConnectionError: _redis_error,
+        },
+    )
+
+
+def create_app_from_env() -> Starlette:
+    """The factory uvicorn workers import (`ticker serve --workers N`)."""
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    return create_app(settings)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        detail = f"Nothing here: {request.url.path}."
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        detail = str(exc.detail)
+    return Problem(exc.status_code, detail, headers=exc.headers).response()
+
+
+async def _redis_error(request: Request, exc: Exception) -> Response:
+    log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
+    return redis_unavailable().response()

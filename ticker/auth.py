@@ -1,0 +1,73 @@
+"""Who may publish: bearer tokens (from the CLI) and, for the desk, user accounts.
+
+Tokens are stored only as SHA-256 digests (they carry 256 random bits, so a
+fast hash is safe). Passwords are hashed with argon2id (argon2-cffi's defaults).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import Request
+
+from ticker.problems import Problem
+from ticker.store import Store
+
+ROLES = ("editor", "admin")
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a publishing request, and on which channels (empty: all)."""
+
+    actor: str  # "token:NAME" or "user:NAME": recorded in the log, never shown publicly
+    channels: tuple[str, ...] = ()
+
+    def allows(self, channel: str) -> bool:
+        return not self.channels or channel in self.channels
+
+
+async def authenticate(request: Request, store: Store) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise _unauthorized(
+            "This request needs a publishing token: send 'Authorization: Bearer "
+            "<token>' (make one with 'ticker token create')."
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("The Authorization header must be 'Bearer <token>'.")
+    record = await store.find_token(token.strip())
+    if record is None:
+        raise _unauthorized(
+            "This token is not valid (wrong, or revoked). Ask an admin for a "
+            "new one ('ticker token create')."
+        )
+    return Principal(actor=f"token:{record.name}", channels=tuple(record.channels))
+
+
+def require_channel(principal: Principal, channel: str) -> None:
+    if not principal.allows(channel):
+        raise Problem(
+            403,
+            f"This token may not publish on channel '{channel}'; it is limited to "
+            f"{', '.join(principal.channels)}.",
+        )
+
+
+def _unauthorized(detail: str) -> Problem:
+    return Problem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="ticker"'})

@@ -1,0 +1,386 @@
+"""The `ticker` command: serve, channel, token, user, post, tail (API.md, "Command line").
+
+Every command exits 0 on success and 1 with a one-line message on stderr otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import json
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from ticker import publishing
+from ticker.auth import ROLES, hash_password
+from ticker.config import ConfigError, Settings
+from ticker.model import (
+    Channel,
+    FieldError,
+    ItemInput,
+    ValidationError,
+    check_channel_id,
+    check_timezone,
+    check_ttl,
+    rfc3339,
+    utc_now,
+)
+from ticker.store import Store, UserRecord, api_client
+
+
+class CliError(Exception):
+    """A failure the user can fix; printed as one line."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, ConfigError) as exc:
+        print(f"ticker: {exc}", file=sys.stderr)
+        return 1
+    except RedisError as exc:
+        print(f"ticker: cannot talk to Redis: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ticker", description="A live breaking-news ticker.")
+    parser.add_argument("--redis-url", help="Redis to use (default: $REDIS_URL, else embedded)")
+    parser.add_argument("--data-dir", type=Path, help="folder of the embedded Redis")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the whole service")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.set_defaults(run=cmd_serve)
+
+    channel = sub.add_parser("channel", help="add or list channels").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    add = channel.add_parser("add", help="add a channel, or change an existing one")
+    add.add_argument("id")
+    add.add_argument("--title")
+    add.add_argument("--lang", default=None)
+    add.add_argument("--timezone", default=None)
+    add.add_argument("--ttl", type=int, default=None, help="default item lifetime, in seconds")
+    add.set_defaults(run=cmd_channel_add)
+    channel.add_parser("list", help="list channels").set_defaults(run=cmd_channel_list)
+
+    token = sub.add_parser("token", help="publishing tokens").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    create = token.add_parser("create", help="make a token; printed once, on the last line")
+    create.add_argument("--name", required=True)
+    create.add_argument("--channel", action="append", default=[], help="limit to this channel")
+    create.set_defaults(run=cmd_token_create)
+    token.add_parser("list", help="list tokens (never their secret)").set_defaults(
+        run=cmd_token_list
+    )
+    revoke = token.add_parser("revoke", help="revoke a token by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(run=cmd_token_revoke)
+
+    user = sub.add_parser("user", help="desk accounts").add_subparsers(
+        metavar="ACTION", required=True
+    )
+    uadd = user.add_parser("add", help="add an account (password from stdin if not a terminal)")
+    uadd.add_argument("name")
+    uadd.add_argument("--role", required=True, choices=ROLES)
+    uadd.add_argument("--channel", action="append", default=[], help="limit to this channel")
+    uadd.set_defaults(run=cmd_user_add)
+    user.add_parser("list", help="list accounts").set_defaults(run=cmd_user_list)
+
+    post = sub.add_parser("post", help="publish an item (same path as the API)")
+    post.add_argument("--channel", required=True)
+    post.add_argument("--url")
+    post.add_argument("--priority", choices=("urgent", "normal"))
+    post.add_argument("--ttl", type=int, help="lifetime in seconds (default: the channel's)")
+    post.add_argument("text")
+    post.set_defaults(run=cmd_post)
+
+    tail = sub.add_parser("tail", help="follow a server's event stream")
+    tail.add_argument("--server", default="http://127.0.0.1:8000")
+    tail.add_argument("--channel", action="append", default=[])
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    tail.add_argument("--from", dest="from_id", help="resume after this event id")
+    tail.set_defaults(run=cmd_tail)
+    return parser
+
+
+def _settings(args: argparse.Namespace, **flags: Any) -> Settings:
+    return Settings.from_env(redis_url=args.redis_url, data_dir=args.data_dir, **flags)
+
+
+@contextlib.contextmanager
+def _redis_url(settings: Settings) -> Iterator[str]:
+    """The Redis for a one-off command: REDIS_URL, else the embedded server of `ticker
+    serve` (started for the command's duration when it is not running)."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    from ticker.embedded import EmbeddedError, embedded_redis
+
+    try:
+        with embedded_redis(settings.data_dir) as url:
+            yield url
+    except EmbeddedError as exc:
+        raise CliError(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def _store(url: str, settings: Settings) -> AsyncIterator[Store]:
+    redis = api_client(url, max(settings.redis_timeout_seconds, 5.0))
+    try:
+        yield Store(redis, settings.key_prefix, settings.idempotency_seconds)
+    finally:
+        await redis.aclose()
+
+
+def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int | None]]) -> int:
+    settings = _settings(args)
+
+    async def run(url: str) -> int | None:
+        async with _store(url, settings) as store:
+            return await work(store)
+
+    with _redis_url(settings) as url:
+        return int(asyncio.run(run(url)) or 0)
+
+
+# serve
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
+    embedded = None
+    url = settings.redis_url
+    if not url:
+        from ticker.embedded import EmbeddedError, EmbeddedRedis
+
+        embedded = EmbeddedRedis(settings.data_dir)
+        try:
+            url = embedded.start()
+        except EmbeddedError as exc:
+            raise CliError(str(exc)) from None
+        print(
+            f"Embedded Redis at {url}; data in {settings.data_dir.resolve()} "
+            "(append-only file on). Set REDIS_URL to use your own Redis.",
+            flush=True,
+        )
+    try:
+        asyncio.run(_bootstrap(url, settings))
+        os.environ.update(settings.to_env())
+        os.environ["REDIS_URL"] = url
+        base = f"http://{settings.host}:{settings.port}"
+        print(
+            f"Ticker on {base}  (stream {base}/api/v1/stream, API {base}/api/v1/channels)",
+            flush=True,
+        )
+        uvicorn.run(
+            "ticker.app:create_app_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+async def _bootstrap(url: str, settings: Settings) -> None:
+    """A fresh install gets the `main` channel and a first admin, printed once."""
+    try:
+        async with _store(url, settings) as store:
+            if not await store.channels():
+                await store.save_channel(Channel(id="main", title="عاجل"), actor="system")
+                print("Created channel 'main'.", flush=True)
+            if not await store.list_users():
+                password = secrets.token_urlsafe(12)
+                await store.save_user(
+                    UserRecord("admin", "admin", hash_password(password), created_at=_now())
+                )
+                print(
+                    f"First admin login: user 'admin', password '{password}' "
+                    "(shown once; change it from the desk).",
+                    flush=True,
+                )
+    except RedisError as exc:
+        raise CliError(f"cannot reach Redis at {url}: {exc}") from None
+
+
+# channel
+
+
+def cmd_channel_add(args: argparse.Namespace) -> int:
+    try:
+        check_channel_id(args.id)
+        if args.timezone is not None:
+            check_timezone(args.timezone)
+        if args.ttl is not None:
+            check_ttl(args.ttl)
+    except FieldError as exc:
+        raise CliError(f"channel {exc.field} {exc.message}") from None
+
+    async def work(store: Store) -> None:
+        old = await store.get_channel(args.id)
+        base = old or Channel(id=args.id, title=args.id)
+        channel = Channel(
+            id=args.id,
+            title=args.title or base.title,
+            lang=args.lang or base.lang,
+            timezone=args.timezone or base.timezone,
+            default_ttl_seconds=args.ttl or base.default_ttl_seconds,
+        )
+        await store.save_channel(channel, actor="cli")
+        described = json.dumps(channel.to_json(), ensure_ascii=False)
+        print(f"{'Changed' if old else 'Added'} channel {described}")
+
+    return _with_store(args, work)
+
+
+def cmd_channel_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        for c in await store.channels():
+            print(f"{c.id}\t{c.title}\t{c.lang}\t{c.dir}\t{c.timezone}\t{c.default_ttl_seconds}s")
+
+    return _with_store(args, work)
+
+
+# token
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        for channel in args.channel:
+            if await store.get_channel(channel) is None:
+                raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
+        try:
+            token = await store.create_token(args.name, sorted(set(args.channel)), _now())
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+        scope = ", ".join(args.channel) if args.channel else "every channel"
+        print(f"Token '{args.name}' for {scope}. It is shown only now; keep it secret:")
+        print(token)
+
+    return _with_store(args, work)
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        for t in await store.list_tokens():
+            print(f"{t.name}\t{','.join(t.channels) or '*'}\t{t.created_at}")
+
+    return _with_store(args, work)
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        if not await store.revoke_token(args.name):
+            raise CliError(f"there is no token named '{args.name}'")
+        print(f"Revoked token '{args.name}'.")
+
+    return _with_store(args, work)
+
+
+# user
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise CliError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise CliError("the password must be at least 8 characters")
+
+    async def work(store: Store) -> None:
+        if await store.get_user(args.name) is not None:
+            raise CliError(f"there is already a user '{args.name}'")
+        for channel in args.channel:
+            if await store.get_channel(channel) is None:
+                raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
+        await store.save_user(
+            UserRecord(
+                args.name,
+                args.role,
+                hash_password(password),
+                sorted(set(args.channel)),
+                created_at=_now(),
+            )
+        )
+        print(f"Added {args.role} '{args.name}'.")
+
+    return _with_store(args, work)
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    async def work(store: Store) -> None:
+        for u in await store.list_users():
+            state = "disabled" if u.disabled else "active"
+            print(f"{u.name}\t{u.role}\t{','.join(u.channels) or '*'}\t{state}")
+
+    return _with_store(args, work)
+
+
+# post and tail
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"text": args.text}
+    if args.url is not None:
+        body["url"] = args.url
+    if args.priority is not None:
+        body["priority"] = args.priority
+    if args.ttl is not None:
+        body["ttl_seconds"] = args.ttl
+    try:
+        inp = ItemInput.parse(body, partial=False)
+    except ValidationError as exc:
+        raise CliError("; ".join(f"{e.field} {e.message}" for e in exc.errors)) from None
+
+    async def work(store: Store) -> None:
+        channel = await store.get_channel(args.channel)
+        if channel is None:
+            raise CliError(f"there is no channel '{args.channel}' (see 'ticker channel list')")
+        outcome = await publishing.publish(store, channel, inp, actor="cli")
+        print(json.dumps(outcome.item, ensure_ascii=False))
+
+    return _with_store(args, work)
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from ticker.tail import run_tail
+
+    return run_tail(args.server.rstrip("/"), args.channel, args.json, args.from_id)
+
+
+def _now() -> str:
+    return rfc3339(utc_now())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

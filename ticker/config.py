@@ -1,0 +1,152 @@
+"""Every setting of the service, its default, and where it comes from.
+
+Settings come from the environment (``REDIS_URL`` and ``TICKER_*``) and, for
+the CLI, from flags that override them. Nothing else in the package reads the
+environment: everything receives a :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How one field of :class:`Settings` is documented and read from the environment."""
+
+    env: str
+    help: str
+
+
+def _setting(default: Any, env: str, help: str) -> Any:
+    return field(default=default, metadata={"setting": Setting(env, help)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str | None = _setting(
+        None,
+        "REDIS_URL",
+        "The Redis to use. Unset: `ticker serve` starts an embedded Redis in `data_dir`.",
+    )
+    key_prefix: str = _setting(
+        "ticker:", "TICKER_KEY_PREFIX", "Prefix of every Redis key, so a shared Redis is safe."
+    )
+    host: str = _setting("127.0.0.1", "TICKER_HOST", "Address `ticker serve` listens on.")
+    port: int = _setting(8000, "TICKER_PORT", "Port `ticker serve` listens on.")
+    workers: int = _setting(1, "TICKER_WORKERS", "Worker processes of `ticker serve`.")
+    data_dir: Path = _setting(  # noqa: RUF009 (Path is immutable)
+        Path("ticker-data"),
+        "TICKER_DATA_DIR",
+        "Folder of the embedded Redis (append-only file on). Unused with REDIS_URL.",
+    )
+    retention_seconds: int = _setting(
+        48 * 3600,
+        "TICKER_RETENTION_SECONDS",
+        "How long the event log keeps events (resume window).",
+    )
+    expire_interval_seconds: float = _setting(
+        2.0,
+        "TICKER_EXPIRE_INTERVAL",
+        "How often the scheduler expires items whose time has passed.",
+    )
+    trim_interval_seconds: float = _setting(
+        60.0, "TICKER_TRIM_INTERVAL", "How often the scheduler trims the log to its retention."
+    )
+    ring_size: int = _setting(
+        10_000, "TICKER_RING_SIZE", "Recent events kept in memory to serve resumes without Redis."
+    )
+    subscriber_buffer: int = _setting(
+        512,
+        "TICKER_SUBSCRIBER_BUFFER",
+        "Events a subscriber may fall behind by before it is disconnected (it resumes losslessly).",
+    )
+    ping_seconds: float = _setting(
+        10.0, "TICKER_PING_SECONDS", "Seconds between `: ping` comments on idle streams (max 15)."
+    )
+    retry_ms: int = _setting(
+        2000,
+        "TICKER_RETRY_MS",
+        "Base of the `retry:` reconnect delay sent to clients; each stream adds up to 100% jitter.",
+    )
+    send_timeout_seconds: float = _setting(
+        30.0, "TICKER_SEND_TIMEOUT", "A stream write stuck this long drops the subscriber."
+    )
+    redis_timeout_seconds: float = _setting(
+        0.5,
+        "TICKER_REDIS_TIMEOUT",
+        "Socket timeout of API calls to Redis; past it the API answers 503 with Retry-After.",
+    )
+    snapshot_max_age: int = _setting(
+        2, "TICKER_SNAPSHOT_MAX_AGE", "`Cache-Control: max-age` of the items snapshot, in seconds."
+    )
+    idempotency_seconds: int = _setting(
+        24 * 3600, "TICKER_IDEMPOTENCY_SECONDS", "How long an `Idempotency-Key` is remembered."
+    )
+    log_level: str = _setting("info", "TICKER_LOG_LEVEL", "Log level: debug, info, warning, error.")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, then `overrides` (flags) that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(f.metadata["setting"].env)
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw, f.metadata["setting"].env)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not 0 < self.ping_seconds <= 15:
+            raise ConfigError("TICKER_PING_SECONDS must be above 0 and at most 15.")
+        if self.ring_size < 1 or self.subscriber_buffer < 1:
+            raise ConfigError("TICKER_RING_SIZE and TICKER_SUBSCRIBER_BUFFER must be at least 1.")
+        if self.retention_seconds < 60:
+            raise ConfigError("TICKER_RETENTION_SECONDS must be at least 60.")
+        if self.workers < 1:
+            raise ConfigError("TICKER_WORKERS must be at least 1.")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings (for worker processes)."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                out[f.metadata["setting"].env] = str(value)
+        return out
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(variable, default, meaning) for every setting: the README's configuration table."""
+    rows = []
+    for f in dataclasses.fields(Settings):
+        meta: Setting = f.metadata["setting"]
+        default = "unset" if f.default is None else str(f.default)
+        rows.append((meta.env, default, meta.help))
+    return rows
+
+
+def _convert(name: str, type_name: Any, raw: str, env: str) -> Any:
+    type_text = str(type_name)
+    try:
+        if type_text.startswith("int"):
+            return int(raw)
+        if type_text.startswith("float"):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{env} must be a number, not {raw!r}.") from None
+    if type_text.startswith("Path"):
+        return Path(raw)
+    return raw

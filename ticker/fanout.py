@@ -1,0 +1,379 @@
+"""The one stream reader per process, the ring of recent events, and every subscriber.
+
+One task reads the Redis log with `XREAD BLOCK` from an explicit last id (never
+`$`, TRAPS.md), applies each event to an in-memory copy of the live state,
+encodes its frame once, appends it to a ring and pushes the same bytes into the
+bounded buffer of every matching subscriber. Connects and resumes are served
+from that memory (DESIGN.md, invariant 3); only a resume older than the ring
+reads Redis. A subscriber whose buffer fills is dropped: it comes back with its
+Last-Event-ID and loses nothing (invariant 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from ticker.model import Channel, EventId, format_event_id, parse_event_id
+from ticker.sse import event_frame
+from ticker.store import LoadedState, LogEntry, Store, dumps
+
+log = logging.getLogger("ticker.fanout")
+
+PUBLIC_TYPES = frozenset({"publish", "update", "retract", "expire"})
+RESET_ITEMS = 100  # the most items a reset snapshot carries (the API's largest limit)
+BLOCK_MS = 5000
+FUTURE_TOLERANCE_MS = 60_000  # an id further ahead than this is bogus: answer with a reset
+
+
+class Subscriber:
+    """One connected stream: its channel filter and its bounded buffer of frames."""
+
+    __slots__ = ("after", "buffer", "channels", "dropped", "limit", "wakeup")
+
+    def __init__(self, channels: frozenset[str] | None, limit: int) -> None:
+        self.channels = channels  # None: every channel
+        self.buffer: deque[bytes] = deque()
+        self.limit = limit
+        self.dropped = False
+        self.wakeup = asyncio.Event()
+        # Skip events up to this id: a resume from an id this process has not read yet.
+        self.after: EventId | None = None
+
+    def push(self, frame: bytes) -> None:
+        if self.dropped:
+            return
+        if len(self.buffer) >= self.limit:
+            # Too far behind: drop it rather than slow anyone else down. Its client
+            # reconnects with the id of the last event it got, and loses nothing.
+            self.dropped = True
+            self.buffer.clear()
+        else:
+            self.buffer.append(frame)
+        self.wakeup.set()
+
+    async def next_chunk(self) -> bytes | None:
+        """Everything buffered, as one write; None once the subscriber is dropped."""
+        while not self.buffer and not self.dropped:
+            self.wakeup.clear()
+            await self.wakeup.wait()
+        if self.dropped:
+            return None
+        chunk = b"".join(self.buffer)
+        self.buffer.clear()
+        return chunk
+
+
+@dataclass
+class FanoutStats:
+    events: int = 0
+    deliveries: int = 0
+    dropped: int = 0
+    resumes_memory: int = 0
+    resumes_redis: int = 0
+    resets: int = 0
+    reconnects: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+class Fanout:
+    def __init__(self, store: Store, reader: Redis, ring_size: int, buffer_limit: int) -> None:
+        self.store = store
+        self.reader = reader
+        self.ring_size = ring_size
+        self.buffer_limit = buffer_limit
+        self.stats = FanoutStats()
+        self.ready = asyncio.Event()
+        self.channels: dict[str, Channel] = {}
+        self.items: dict[str, dict[str, dict[str, Any]]] = {}
+        self.last: dict[str, str] = {}
+        self.head: EventId = (0, 0)
+        self.head_id = "0-0"
+        # The ring covers every public event with an id above `floor`.
+        self.floor: EventId = (0, 0)
+        self._ring_ids: list[EventId] = []
+        self._ring: list[tuple[str, bytes]] = []
+        self._ring_start = 0
+        self._reset_cache: dict[str, tuple[EventId, bytes]] = {}
+        self._by_channel: dict[str, set[Subscriber]] = {}
+        self._everything: set[Subscriber] = set()
+        self._count = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # Life cycle
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ticker-fanout")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self.reader.aclose()
+
+    @property
+    def subscriber_count(self) -> int:
+        return self._count
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                state = await self.store.load(self.ring_size + 1)
+                if not self.ready.is_set():
+                    self._load(state)
+                    self.ready.set()
+                    log.info("fan-out ready at %s, %d channels", self.head_id, len(self.channels))
+                elif parse_event_id(state.head) < self.head:
+                    # Redis came back without the events we had read: it lost data.
+                    log.warning(
+                        "Redis log is behind this process (%s < %s): resyncing",
+                        state.head,
+                        self.head_id,
+                    )
+                    self._load(state)
+                    self._reset_everyone()
+                backoff = 0.1
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                self.stats.reconnects += 1
+                log.warning("stream reader lost Redis (%s); retrying in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+
+    async def _follow(self) -> None:
+        key = self.store.keys.log
+        while True:
+            response = await self.reader.xread({key: self.head_id}, count=1000, block=BLOCK_MS)
+            for _stream, entries in response or ():
+                for entry_id, fields in entries:
+                    self.apply(LogEntry.from_fields(entry_id, fields))
+
+    # State
+
+    def _load(self, state: LoadedState) -> None:
+        self.channels = dict(state.channels)
+        self.items = {
+            channel: {i: {"id": i, **json.loads(raw)} for i, raw in items.items()}
+            for channel, items in state.items.items()
+        }
+        for channel in self.channels:
+            self.items.setdefault(channel, {})
+        self.last = dict(state.last)
+        self._reset_cache.clear()
+        recent = state.recent
+        if len(recent) > self.ring_size:
+            # We asked for one entry more than the ring holds: it marks the floor.
+            self.floor = parse_event_id(recent[0].id)
+            recent = recent[1:]
+        else:
+            self.floor = parse_event_id(state.trimmed)
+        self._ring_ids, self._ring, self._ring_start = [], [], 0
+        for entry in recent:
+            if entry.type in PUBLIC_TYPES:
+                self._ring_append(parse_event_id(entry.id), entry.channel, self.frame(entry))
+        self.head = parse_event_id(state.head)
+        self.head_id = state.head
+
+    def apply(self, entry: LogEntry) -> None:
+        """Apply one log entry to the in-memory state and deliver its frame."""
+        eid = parse_event_id(entry.id)
+        if eid <= self.head:
+            return  # already applied (a re-issued read)
+        self.head, self.head_id = eid, entry.id
+        channel = entry.channel
+        if entry.type == "channel":
+            self.channels[channel] = Channel.from_json(json.loads(entry.data))
+            self.items.setdefault(channel, {})
+            return
+        if entry.type not in PUBLIC_TYPES:
+            log.warning("ignoring log entry %s of unknown type %r", entry.id, entry.type)
+            return
+        items = self.items.setdefault(channel, {})
+        if entry.type in ("publish", "update"):
+            items[entry.item] = {"id": entry.item, **json.loads(entry.data)}
+        else:
+            items.pop(entry.item, None)
+        self.last[channel] = entry.id
+        frame = self.frame(entry)
+        self._ring_append(eid, channel, frame)
+        self.stats.events += 1
+        self.stats.by_type[entry.type] = self.stats.by_type.get(entry.type, 0) + 1
+        self._deliver(eid, channel, frame)
+
+    def _deliver(self, eid: EventId, channel: str, frame: bytes) -> None:
+        delivered = 0
+        for group in (self._by_channel.get(channel, ()), self._everything):
+            for sub in group:
+                if sub.after is not None:
+                    if eid <= sub.after:
+                        continue
+                    sub.after = None
+                was_dropped = sub.dropped
+                sub.push(frame)
+                if sub.dropped and not was_dropped:
+                    self.stats.dropped += 1
+                delivered += 1
+        self.stats.deliveries += delivered
+
+    @staticmethod
+    def frame(entry: LogEntry) -> bytes:
+        if entry.type in ("publish", "update"):
+            # Stored items leave out their id (it is the hash field); put it first.
+            data = f'{{"id":"{entry.item}",{entry.data[1:]}'
+        else:
+            data = entry.data
+        return event_frame(entry.id, entry.type, data)
+
+    def _ring_append(self, eid: EventId, channel: str, frame: bytes) -> None:
+        self._ring_ids.append(eid)
+        self._ring.append((channel, frame))
+        if len(self._ring_ids) - self._ring_start > self.ring_size:
+            self.floor = self._ring_ids[self._ring_start]
+            self._ring_start += 1
+            if self._ring_start >= self.ring_size:  # compact now and then, not per event
+                del self._ring_ids[: self._ring_start]
+                del self._ring[: self._ring_start]
+                self._ring_start = 0
+
+    def snapshot(self, channel: str, limit: int = RESET_ITEMS) -> dict[str, Any]:
+        items = sorted(
+            self.items.get(channel, {}).values(),
+            key=lambda item: parse_event_id(item["id"]),
+            reverse=True,
+        )
+        return {
+            "channel": channel,
+            "last_event_id": self.last.get(channel, "0-0"),
+            "items": items[:limit],
+        }
+
+    def reset_frame(self, channel: str) -> bytes:
+        """The `reset` event of a channel at the current head, shared until the head moves.
+
+        Its id is the head, so a client that reconnects with it resumes exactly here."""
+        cached = self._reset_cache.get(channel)
+        if cached is not None and cached[0] == self.head:
+            return cached[1]
+        frame = event_frame(self.head_id, "reset", dumps(self.snapshot(channel)))
+        self._reset_cache[channel] = (self.head, frame)
+        return frame
+
+    # Subscribers
+
+    async def subscribe(self, channels: frozenset[str] | None, after: EventId | None) -> Subscriber:
+        """A new subscriber, its buffer already holding what it must see first:
+        a `reset` per channel, or the events after `after`, in order."""
+        sub = Subscriber(channels, self.buffer_limit)
+        wanted = sorted(self.channels) if channels is None else sorted(channels)
+        if after is None or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS:
+            self._add(sub)
+            self._push_resets(sub, wanted)
+            return sub
+        if after > self.head:
+            # Another process is ahead of us; skip what the client has, as it arrives.
+            sub.after = after
+            self._add(sub)
+            self.stats.resumes_memory += 1
+            return sub
+        if after >= self.floor:
+            self._add(sub)
+            for frame in self._ring_after(after, channels):
+                sub.buffer.append(frame)
+            self.stats.resumes_memory += 1
+            return sub
+        await self._resume_from_redis(sub, wanted, after)
+        return sub
+
+    def _add(self, sub: Subscriber) -> None:
+        self._count += 1
+        if sub.channels is None:
+            self._everything.add(sub)
+        else:
+            for channel in sub.channels:
+                self._by_channel.setdefault(channel, set()).add(sub)
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self._count -= 1
+        if sub.channels is None:
+            self._everything.discard(sub)
+            return
+        for channel in sub.channels:
+            group = self._by_channel.get(channel)
+            if group is not None:
+                group.discard(sub)
+                if not group:
+                    del self._by_channel[channel]
+
+    def _push_resets(self, sub: Subscriber, channels: Iterable[str]) -> None:
+        for channel in channels:
+            sub.buffer.append(self.reset_frame(channel))
+        self.stats.resets += 1
+
+    def _ring_after(self, after: EventId, channels: frozenset[str] | None) -> list[bytes]:
+        start = bisect.bisect_right(self._ring_ids, after, lo=self._ring_start)
+        ring = self._ring[start:]
+        if channels is None:
+            return [frame for _, frame in ring]
+        return [frame for channel, frame in ring if channel in channels]
+
+    async def _resume_from_redis(self, sub: Subscriber, wanted: list[str], after: EventId) -> None:
+        """A resume older than the ring: read (after, head] from the log.
+
+        The subscriber is registered first, so live events buffer behind what we
+        read; the reset frames and channel positions are taken at the same head
+        before awaiting, so the replay and the live events join without a gap.
+        """
+        head, head_id = self.head, self.head_id
+        resets = {channel: self.reset_frame(channel) for channel in wanted}
+        last_at_head = {channel: self.last.get(channel, "0-0") for channel in wanted}
+        self._add(sub)
+        after_id = format_event_id(after)
+        try:
+            trimmed, entries = await self.store.read_range(after_id, head_id)
+        except (RedisError, OSError) as exc:
+            log.warning("cannot read the log to resume from %s (%s): sending resets", after_id, exc)
+            sub.buffer.extendleft(reversed(list(resets.values())))
+            self.stats.resets += 1
+            return
+        self.stats.resumes_redis += 1
+        frames: list[bytes] = []
+        reset_channels: set[str] = set()
+        if after < parse_event_id(trimmed):
+            # Events after `after` may be gone. A channel with no event since `after`
+            # lost nothing; every other one gets a fresh snapshot instead.
+            reset_channels = {c for c in wanted if parse_event_id(last_at_head[c]) > after}
+            frames.extend(resets[c] for c in sorted(reset_channels))
+            if reset_channels:
+                self.stats.resets += 1
+        for entry in entries:
+            if entry.type not in PUBLIC_TYPES or entry.channel in reset_channels:
+                continue
+            if sub.channels is None or entry.channel in sub.channels:
+                if parse_event_id(entry.id) <= head:
+                    frames.append(self.frame(entry))
+        sub.buffer.extendleft(reversed(frames))
+        if frames:
+            sub.wakeup.set()
+
+    def _reset_everyone(self) -> None:
+        subs = set(self._everything).union(*self._by_channel.values())
+        for sub in subs:
+            channels = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
+            for channel in channels:
+                sub.push(self.reset_frame(channel))

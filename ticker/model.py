@@ -1,0 +1,250 @@
+"""Items, channels and events: normalisation and validation (API.md, "Items").
+
+Everything a user can send is checked here, once, for the API, the CLI and the
+desk alike. Each problem is reported as a :class:`FieldError` naming the field,
+so that one response can list every bad field.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TEXT_MAX = 280
+URL_MAX = 2048
+TTL_MIN = 60
+TTL_MAX = 604_800
+REASON_MAX = 280
+PRIORITIES = ("urgent", "normal")
+EVENT_TYPES = ("publish", "update", "retract", "expire")
+CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
+
+# Bidi override, embedding and isolate controls (API.md): U+202A–U+202E, U+2066–U+2069.
+_BIDI_CONTROLS = {cp for cp in range(0x202A, 0x202F)} | {cp for cp in range(0x2066, 0x206A)}
+
+
+class FieldError(Exception):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class ValidationError(Exception):
+    """One or more fields are invalid; `errors` names each one."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+
+EventId = tuple[int, int]
+
+
+def parse_event_id(value: str) -> EventId:
+    """`<ms>-<seq>` as a comparable tuple; ValueError when malformed."""
+    match = EVENT_ID.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not an event id of the form <milliseconds>-<sequence>")
+    return int(match.group(1)), int(match.group(2))
+
+
+def format_event_id(eid: EventId) -> str:
+    return f"{eid[0]}-{eid[1]}"
+
+
+def normalise_text(raw: str) -> str:
+    """NFC, control and bidi-override characters removed, surrounding white space trimmed.
+
+    Line breaks and tabs inside the text become single spaces: an item is one
+    line. Other control characters (category Cc) and the bidi controls are
+    dropped (TRAPS.md: sanitizers let them through, so we strip at intake).
+    """
+    text = unicodedata.normalize("NFC", raw)
+    out = []
+    for ch in text:
+        cp = ord(ch)
+        if ch in "\t\n\r\v\f\u2028\u2029\x85":
+            out.append(" ")
+        elif cp in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
+            continue
+        else:
+            out.append(ch)
+    return re.sub(r" {2,}", " ", "".join(out)).strip()
+
+
+def check_text(value: Any, field: str = "text") -> str:
+    if not isinstance(value, str):
+        raise FieldError(field, "must be a string")
+    text = normalise_text(value)
+    if not text:
+        raise FieldError(field, "must not be empty (after removing spaces and control characters)")
+    if len(text) > TEXT_MAX:
+        raise FieldError(field, f"must be at most {TEXT_MAX} characters, not {len(text)}")
+    return text
+
+
+def check_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError("url", "must be a string or null")
+    url = value.strip()
+    if url == "":
+        return None
+    if len(url) > URL_MAX:
+        raise FieldError("url", f"must be at most {URL_MAX} characters")
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        raise FieldError("url", "must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise FieldError("url", "is not a valid URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not parts.hostname:
+        raise FieldError("url", "must be an absolute http:// or https:// URL")
+    return url
+
+
+def check_priority(value: Any) -> str:
+    if value not in PRIORITIES:
+        raise FieldError("priority", 'must be "urgent" or "normal"')
+    return value
+
+
+def check_ttl(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError("ttl_seconds", "must be a whole number of seconds")
+    if not TTL_MIN <= value <= TTL_MAX:
+        raise FieldError("ttl_seconds", f"must be between {TTL_MIN} and {TTL_MAX} seconds")
+    return value
+
+
+def check_reason(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FieldError("reason", "must be a string or null")
+    reason = normalise_text(value)
+    if len(reason) > REASON_MAX:
+        raise FieldError("reason", f"must be at most {REASON_MAX} characters")
+    return reason or None
+
+
+def check_channel_id(value: str) -> str:
+    if not CHANNEL_ID.match(value):
+        raise FieldError(
+            "id",
+            "must be 1 to 32 lower-case letters, digits or dashes, starting with a letter or digit",
+        )
+    return value
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FieldError("timezone", f"{value!r} is not a known IANA time zone") from None
+    return value
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    """A validated request to publish (all fields) or correct (only the given ones)."""
+
+    text: str | None = None
+    url: str | None = None
+    url_given: bool = False
+    priority: str | None = None
+    ttl_seconds: int | None = None
+
+    @classmethod
+    def parse(cls, body: Any, *, partial: bool) -> ItemInput:
+        """Check a JSON body; raise ValidationError listing every bad field."""
+        if not isinstance(body, dict):
+            raise ValidationError([FieldError("body", "must be a JSON object")])
+        errors: list[FieldError] = []
+        allowed = {"text", "url", "priority", "ttl_seconds"}
+        for key in body:
+            if key not in allowed:
+                errors.append(FieldError(key, "is not a known field"))
+        values: dict[str, Any] = {}
+        checks = {
+            "text": check_text,
+            "url": check_url,
+            "priority": check_priority,
+            "ttl_seconds": check_ttl,
+        }
+        for name, check in checks.items():
+            if name in body:
+                try:
+                    values[name] = check(body[name])
+                except FieldError as e:
+                    errors.append(e)
+        if not partial and "text" not in body:
+            errors.append(FieldError("text", "is required"))
+        if partial and not (set(body) & allowed) and not errors:
+            errors.append(
+                FieldError("body", "give at least one of text, url, priority, ttl_seconds")
+            )
+        if errors:
+            raise ValidationError(errors)
+        return cls(
+            text=values.get("text"),
+            url=values.get("url"),
+            url_given="url" in body,
+            priority=values.get("priority"),
+            ttl_seconds=values.get("ttl_seconds"),
+        )
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    title: str
+    lang: str = "ar"
+    timezone: str = "Asia/Beirut"
+    default_ttl_seconds: int = 6 * 3600
+
+    @property
+    def dir(self) -> str:
+        return "rtl" if self.lang.split("-")[0].lower() in RTL_LANGS else "ltr"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "lang": self.lang,
+            "dir": self.dir,
+            "timezone": self.timezone,
+            "default_ttl_seconds": self.default_ttl_seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Channel:
+        return cls(
+            id=data["id"],
+            title=data["title"],
+            lang=data.get("lang", "ar"),
+            timezone=data.get("timezone", "Asia/Beirut"),
+            default_ttl_seconds=int(data.get("default_ttl_seconds", 6 * 3600)),
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-11-29T21:31:00Z`: RFC 3339 in UTC, whole seconds (API.md)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

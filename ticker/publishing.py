@@ -1,0 +1,95 @@
+"""Publish, correct and retract: the one code path behind the API, the CLI and the desk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from ticker.model import Channel, ItemInput, parse_rfc3339, rfc3339, utc_now
+from ticker.store import Conflict, NotFound, PublishOutcome, Store, dumps
+
+__all__ = ["IdempotencyMismatch", "NotFound", "correct", "publish", "retract"]
+
+UPDATE_ATTEMPTS = 5
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was already used for a different request."""
+
+
+def _fingerprint(inp: ItemInput) -> str:
+    return hashlib.sha256(
+        dumps([inp.text, inp.url, inp.priority, inp.ttl_seconds]).encode()
+    ).hexdigest()
+
+
+async def publish(
+    store: Store,
+    channel: Channel,
+    inp: ItemInput,
+    actor: str,
+    idempotency_key: str | None = None,
+) -> PublishOutcome:
+    now = utc_now().replace(microsecond=0)
+    ttl = inp.ttl_seconds or channel.default_ttl_seconds
+    expires = now + timedelta(seconds=ttl)
+    item = {
+        "channel": channel.id,
+        "text": inp.text,
+        "url": inp.url,
+        "priority": inp.priority or "urgent",
+        "created_at": rfc3339(now),
+        "updated_at": rfc3339(now),
+        "expires_at": rfc3339(expires),
+    }
+    idempotency = None
+    if idempotency_key is not None:
+        # Scoped to the caller, so two desks' keys never collide.
+        idempotency = (actor, idempotency_key, _fingerprint(inp))
+    outcome = await store.publish(
+        channel.id, dumps(item), int(expires.timestamp() * 1000), actor, idempotency
+    )
+    if not outcome.fingerprint_matches:
+        raise IdempotencyMismatch(idempotency_key)
+    return outcome
+
+
+async def correct(
+    store: Store, channel: Channel, item_id: str, inp: ItemInput, actor: str
+) -> dict[str, Any]:
+    """Change the given fields of a live item; its id stays, `updated_at` moves.
+
+    A new `ttl_seconds` counts from now. The write is a compare-and-set on the
+    stored item, retried when another correction landed in between.
+    """
+    for _ in range(UPDATE_ATTEMPTS):
+        raw = await store.get_item_raw(channel.id, item_id)
+        if raw is None:
+            raise NotFound(item_id)
+        item = json.loads(raw)
+        now = utc_now().replace(microsecond=0)
+        if inp.text is not None:
+            item["text"] = inp.text
+        if inp.url_given:
+            item["url"] = inp.url
+        if inp.priority is not None:
+            item["priority"] = inp.priority
+        if inp.ttl_seconds is not None:
+            item["expires_at"] = rfc3339(now + timedelta(seconds=inp.ttl_seconds))
+        item["updated_at"] = rfc3339(now)
+        expires_ms = int(parse_rfc3339(item["expires_at"]).timestamp() * 1000)
+        new_raw = dumps(item)
+        try:
+            await store.update(channel.id, item_id, raw, new_raw, expires_ms, actor)
+        except Conflict:
+            continue
+        return {"id": item_id, **item}
+    raise Conflict(item_id)
+
+
+async def retract(
+    store: Store, channel: Channel, item_id: str, reason: str | None, actor: str
+) -> str:
+    return await store.retract(channel.id, item_id, reason, actor)

@@ -1,0 +1,69 @@
+"""What several routes need: the app's services, JSON bodies with a size cap, public headers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from ticker.config import Settings
+from ticker.fanout import Fanout
+from ticker.model import Channel
+from ticker.problems import Problem
+from ticker.scheduler import Scheduler
+from ticker.store import Store
+
+BODY_LIMIT = 16 * 1024
+PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
+
+
+@dataclass
+class Services:
+    """Everything a route needs, made once in the lifespan and kept on `app.state`."""
+
+    settings: Settings
+    store: Store
+    fanout: Fanout
+    scheduler: Scheduler
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body: 413 past 16 KiB (checked while reading, so a lying or
+    missing Content-Length cannot get more through), 400 when it is not JSON."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > BODY_LIMIT:
+            raise _too_large()
+    if not body.strip():
+        raise Problem(400, "The request has no body; send a JSON object.", title="Malformed JSON")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Problem(400, "The body is not valid UTF-8.", title="Malformed JSON") from None
+    except json.JSONDecodeError as exc:
+        raise Problem(
+            400,
+            f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            title="Malformed JSON",
+        ) from None
+
+
+async def known_channel(request: Request, channel_id: str) -> Channel:
+    channel = await services(request).store.get_channel(channel_id)
+    if channel is None:
+        raise Problem(404, f"There is no channel '{channel_id}'. GET /api/v1/channels lists them.")
+    return channel
+
+
+def _too_large() -> Problem:
+    return Problem(413, f"The body is larger than {BODY_LIMIT // 1024} KiB.")

@@ -1,0 +1,39 @@
+"""Health and readiness for load balancers and orchestrators (API.md, "Operations")."""
+
+from __future__ import annotations
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ticker.routes.common import services
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    svc = services(request)
+    try:
+        await svc.store.redis.ping()
+    except (RedisError, OSError) as exc:
+        return JSONResponse(
+            {"status": "unavailable", "redis": f"unreachable: {exc}"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
+    return JSONResponse(
+        {
+            "status": "ok",
+            "redis": "ok",
+            "stream": "ready" if svc.fanout.ready.is_set() else "starting",
+        }
+    )
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+]

@@ -1,0 +1,104 @@
+"""`GET /api/v1/stream`: server-sent events for browsers and monitors (API.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ticker.fanout import Fanout
+from ticker.model import CHANNEL_ID, EventId, parse_event_id
+from ticker.problems import Problem
+from ticker.routes.common import PUBLIC_HEADERS, services
+from ticker.sse import retry_frame
+
+STREAM_HEADERS = {**PUBLIC_HEADERS, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def stream(request: Request) -> Response:
+    svc = services(request)
+    fanout = svc.fanout
+    if not fanout.ready.is_set():
+        raise Problem(
+            503,
+            "The stream is starting and cannot read its database (Redis) yet; retry shortly.",
+            headers={"Retry-After": "2"},
+        )
+    channels = _channels(request, fanout)
+    after = _last_event_id(request)
+    settings = svc.settings
+
+    async def frames() -> AsyncIterator[bytes]:
+        # Subscribing here, inside the body, ties the subscription to the response's
+        # life: the `finally` runs however the connection ends.
+        sub = await fanout.subscribe(channels, after)
+        try:
+            yield retry_frame(settings.retry_ms)
+            while True:
+                chunk = await sub.next_chunk()
+                if chunk is None:
+                    return  # too far behind: the client reconnects with its last id
+                yield chunk
+        finally:
+            fanout.unsubscribe(sub)
+
+    return EventSourceResponse(
+        frames(),
+        headers=STREAM_HEADERS,
+        ping=settings.ping_seconds,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        send_timeout=settings.send_timeout_seconds,
+    )
+
+
+async def preflight(request: Request) -> Response:
+    # EventSource sends Last-Event-ID on reconnects; let any origin do so.
+    return Response(
+        status_code=204,
+        headers={
+            **PUBLIC_HEADERS,
+            "Access-Control-Allow-Methods": "GET",
+            "Access-Control-Allow-Headers": "Last-Event-ID, Cache-Control",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
+
+
+def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
+    raw = request.query_params.get("channels")
+    if raw is None or raw.strip() == "":
+        return None
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    bad = [name for name in names if not CHANNEL_ID.match(name)]
+    if bad:
+        raise Problem(400, f"'{bad[0]}' is not a channel id (lower-case letters, digits, dashes).")
+    unknown = [name for name in names if name not in fanout.channels]
+    if unknown:
+        raise Problem(404, f"There is no channel '{unknown[0]}'. GET /api/v1/channels lists them.")
+    return frozenset(names)
+
+
+def _last_event_id(request: Request) -> EventId | None:
+    raw = request.headers.get("last-event-id")
+    if raw is None or raw.strip() == "":
+        raw = request.query_params.get("last_event_id")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        return parse_event_id(raw.strip())
+    except ValueError:
+        raise Problem(
+            400,
+            f"The last event id {raw.strip()!r} is malformed: it must look like "
+            "'1764451860000-0' (<milliseconds>-<sequence>), as sent in the stream's id: lines.",
+            title="Malformed event id",
+        ) from None
+
+
+routes = [
+    Route("/api/v1/stream", stream, methods=["GET"]),
+    Route("/api/v1/stream", preflight, methods=["OPTIONS"]),
+]

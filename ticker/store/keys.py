@@ -1,0 +1,67 @@
+"""Every Redis key of the service, under one prefix: the whole keyspace on one screen.
+
+| key                      | type   | holds                                                   |
+| ------------------------ | ------ | ------------------------------------------------------- |
+| `{p}log`                 | stream | the event log: every publish, update, retract, expire,  |
+|                          |        | and channel change (fields type, channel, item, data,   |
+|                          |        | actor, old)                                             |
+| `{p}log:trimmed`         | string | id of the newest entry trimmed away (resume horizon)    |
+| `{p}channels`            | hash   | channel id -> channel JSON                              |
+| `{p}items:{channel}`     | hash   | item id -> item JSON without its id (the live state)    |
+| `{p}last`                | hash   | channel id -> id of the last event applied to its state |
+| `{p}expiry`              | zset   | `{channel}/{item id}` scored by expiry time in ms       |
+| `{p}tokens`              | hash   | sha256(token) -> token JSON (never the token itself)    |
+| `{p}token-names`         | hash   | token name -> sha256(token)                             |
+| `{p}users`               | hash   | user name -> user JSON (argon2id password hash)         |
+| `{p}idem:{sha256}`       | string | the first result of an Idempotency-Key, with a TTL      |
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    @property
+    def log(self) -> str:
+        return f"{self.prefix}log"
+
+    @property
+    def trimmed(self) -> str:
+        return f"{self.prefix}log:trimmed"
+
+    @property
+    def channels(self) -> str:
+        return f"{self.prefix}channels"
+
+    @property
+    def last(self) -> str:
+        return f"{self.prefix}last"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.prefix}expiry"
+
+    @property
+    def tokens(self) -> str:
+        return f"{self.prefix}tokens"
+
+    @property
+    def token_names(self) -> str:
+        return f"{self.prefix}token-names"
+
+    @property
+    def users(self) -> str:
+        return f"{self.prefix}users"
+
+    def items(self, channel: str) -> str:
+        return f"{self.prefix}items:{channel}"
+
+    def idempotency(self, scope: str, channel: str, key: str) -> str:
+        # Hashed so that any client-chosen key makes a short, safe key name.
+        digest = hashlib.sha256(f"{scope}\0{channel}\0{key}".encode()).hexdigest()
+        return f"{self.prefix}idem:{digest}"

@@ -1,0 +1,375 @@
+"""The async API over Redis that the rest of the app uses; the only code that talks to Redis."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ticker.model import Channel, parse_event_id
+from ticker.store import scripts
+from ticker.store.keys import Keys
+
+__all__ = [
+    "Conflict",
+    "LoadedState",
+    "LogEntry",
+    "NotFound",
+    "PublishOutcome",
+    "Snapshot",
+    "Store",
+    "TokenRecord",
+    "UserRecord",
+    "api_client",
+    "dumps",
+    "reader_client",
+]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, UTF-8 text as is: the one encoding used in Redis and on the wire."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def with_id(item_id: str, raw: str) -> dict[str, Any]:
+    """The public Item from its stored JSON (stored without its id, which is the hash field)."""
+    return {"id": item_id, **json.loads(raw)}
+
+
+def api_client(url: str, timeout: float) -> Redis:
+    """A client for request handlers: short timeouts and no retries, so a dead Redis is a
+    fast 503 rather than a hanging request (API.md)."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=0,
+    )
+
+
+def reader_client(url: str, block_ms: int) -> Redis:
+    """The blocking stream reader's own client: its socket timeout sits above the XREAD
+    block time (TRAPS.md: the default 5 s would cut blocked reads short)."""
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=block_ms / 1000 + 5,
+        socket_connect_timeout=2,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+class NotFound(Exception):
+    pass
+
+
+class Conflict(Exception):
+    """The item changed between our read and our write; the caller retries."""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    id: str
+    type: str
+    channel: str
+    item: str
+    data: str
+    actor: str = ""
+    old: str = ""
+
+    @classmethod
+    def from_fields(cls, entry_id: str, fields: dict[str, str]) -> LogEntry:
+        return cls(
+            id=entry_id,
+            type=fields.get("type", ""),
+            channel=fields.get("channel", ""),
+            item=fields.get("item") or entry_id,
+            data=fields.get("data", "{}"),
+            actor=fields.get("actor", ""),
+            old=fields.get("old", ""),
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    channel: str
+    last_event_id: str
+    items: list[dict[str, Any]]  # newest first
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    created: bool
+    item: dict[str, Any]
+    fingerprint_matches: bool = True
+
+
+@dataclass(frozen=True)
+class LoadedState:
+    """Everything the fan-out needs to start, read in one atomic step."""
+
+    head: str
+    channels: dict[str, Channel]
+    items: dict[str, dict[str, str]]  # channel -> item id -> stored json
+    last: dict[str, str]
+    recent: list[LogEntry]  # oldest first
+    trimmed: str
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    name: str
+    channels: list[str] = field(default_factory=list)  # empty: every channel
+    created_at: str = ""
+
+    def allows(self, channel: str) -> bool:
+        return not self.channels or channel in self.channels
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    role: str
+    password_hash: str
+    channels: list[str] = field(default_factory=list)
+    disabled: bool = False
+    created_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "role": self.role,
+            "password_hash": self.password_hash,
+            "channels": self.channels,
+            "disabled": self.disabled,
+            "created_at": self.created_at,
+        }
+
+
+def _sort_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(items, key=lambda item: parse_event_id(item["id"]), reverse=True)
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 random bits, so a plain SHA-256 is a safe, fast lookup key.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Store:
+    def __init__(self, redis: Redis, prefix: str, idempotency_seconds: int = 86400) -> None:
+        self.redis = redis
+        self.idempotency_seconds = idempotency_seconds
+        self.keys = Keys(prefix)
+        self._publish = redis.register_script(scripts.PUBLISH)
+        self._update = redis.register_script(scripts.UPDATE)
+        self._retract = redis.register_script(scripts.RETRACT)
+        self._expire = redis.register_script(scripts.EXPIRE)
+        self._trim = redis.register_script(scripts.TRIM)
+        self._load = redis.register_script(scripts.LOAD)
+        self._save_channel = redis.register_script(scripts.SAVE_CHANNEL)
+
+    # Channels
+
+    async def channels(self) -> list[Channel]:
+        raw = await self.redis.hgetall(self.keys.channels)
+        return sorted((Channel.from_json(json.loads(v)) for v in raw.values()), key=lambda c: c.id)
+
+    async def get_channel(self, channel_id: str) -> Channel | None:
+        raw = await self.redis.hget(self.keys.channels, channel_id)
+        return None if raw is None else Channel.from_json(json.loads(raw))
+
+    async def save_channel(self, channel: Channel, actor: str = "") -> str:
+        """Add or change a channel; the change is an event, so every process learns of it."""
+        k = self.keys
+        return await self._save_channel(
+            keys=[k.channels, k.log], args=[channel.id, dumps(channel.to_json()), actor]
+        )
+
+    # Items
+
+    async def snapshot(self, channel: str, limit: int = 100) -> Snapshot:
+        # One MULTI: the items and the id of the last event they reflect, read together.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.items(channel))
+            pipe.hget(self.keys.last, channel)
+            raw_items, last = await pipe.execute()
+        items = _sort_newest_first([with_id(i, raw) for i, raw in raw_items.items()])
+        return Snapshot(channel, last or "0-0", items[:limit])
+
+    async def get_item_raw(self, channel: str, item_id: str) -> str | None:
+        return await self.redis.hget(self.keys.items(channel), item_id)
+
+    async def publish(
+        self,
+        channel: str,
+        item_json: str,
+        expires_ms: int,
+        actor: str,
+        idempotency: tuple[str, str, str] | None = None,
+    ) -> PublishOutcome:
+        """Append a publish event and add the item, atomically.
+
+        `idempotency` is (scope, key, fingerprint of the request): a retry with the
+        same scope and key returns the first result instead of publishing again.
+        """
+        k = self.keys
+        fingerprint, idem_key = "", k.idempotency("-", channel, "-")
+        if idempotency is not None:
+            scope, key, fingerprint = idempotency
+            idem_key = k.idempotency(scope, channel, key)
+        result = await self._publish(
+            keys=[k.log, k.channels, k.items(channel), k.expiry, k.last, idem_key],
+            args=[channel, item_json, expires_ms, actor, fingerprint, self.idempotency_seconds],
+        )
+        status = int(result[0])
+        if status == -1:
+            raise NotFound(channel)
+        if status == 1:
+            return PublishOutcome(True, with_id(result[1], item_json))
+        prior_fingerprint, prior_id, prior_json = result[1].split("\n", 2)
+        return PublishOutcome(
+            False, with_id(prior_id, prior_json), prior_fingerprint == fingerprint
+        )
+
+    async def update(
+        self, channel: str, item_id: str, old_json: str, new_json: str, expires_ms: int, actor: str
+    ) -> str:
+        k = self.keys
+        result = await self._update(
+            keys=[k.log, k.items(channel), k.expiry, k.last],
+            args=[channel, item_id, old_json, new_json, expires_ms, actor],
+        )
+        if int(result[0]) == -1:
+            raise NotFound(item_id)
+        if int(result[0]) == 0:
+            raise Conflict(item_id)
+        return result[1]
+
+    async def retract(self, channel: str, item_id: str, reason: str | None, actor: str) -> str:
+        k = self.keys
+        data = dumps({"id": item_id, "channel": channel, "reason": reason})
+        result = await self._retract(
+            keys=[k.log, k.items(channel), k.expiry, k.last], args=[channel, item_id, data, actor]
+        )
+        if int(result[0]) == -1:
+            raise NotFound(item_id)
+        return result[1]
+
+    async def expire_due(self, now_ms: int, batch: int = 500) -> list[str]:
+        """Expire items whose time has passed; returns the expire events' ids."""
+        k = self.keys
+        return await self._expire(keys=[k.log, k.expiry, k.last], args=[now_ms, batch, k.prefix])
+
+    async def trim(self, min_ms: int) -> int:
+        """Remove log entries older than `min_ms`, exactly (TRAPS.md: not approximate)."""
+        return int(await self._trim(keys=[self.keys.log, self.keys.trimmed], args=[f"{min_ms}-0"]))
+
+    # The log
+
+    async def load(self, recent: int) -> LoadedState:
+        k = self.keys
+        head, channels, items, last, entries, trimmed = await self._load(
+            keys=[k.channels, k.log, k.last, k.trimmed], args=[k.prefix, recent]
+        )
+        channel_map = {
+            channels[i]: Channel.from_json(json.loads(channels[i + 1]))
+            for i in range(0, len(channels), 2)
+        }
+        item_map = {items[i]: _pairs(items[i + 1]) for i in range(0, len(items), 2)}
+        return LoadedState(
+            head=head,
+            channels=channel_map,
+            items=item_map,
+            last=_pairs(last),
+            recent=[LogEntry.from_fields(eid, _pairs(f)) for eid, f in reversed(entries)],
+            trimmed=trimmed,
+        )
+
+    async def read_range(self, after: str, upto: str) -> tuple[str, list[LogEntry]]:
+        """Entries in (after, upto], with the trim horizon read in the same MULTI."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.get(self.keys.trimmed)
+            pipe.xrange(self.keys.log, f"({after}", upto)
+            trimmed, entries = await pipe.execute()
+        return trimmed or "0-0", [LogEntry.from_fields(eid, f) for eid, f in entries]
+
+    async def log_entries(self, count: int = 100) -> list[LogEntry]:
+        """The newest `count` entries, oldest first (for the CLI and audit views)."""
+        raw = await self.redis.xrevrange(self.keys.log, count=count)
+        return [LogEntry.from_fields(eid, f) for eid, f in reversed(raw)]
+
+    # Tokens
+
+    async def create_token(self, name: str, channels: list[str], created_at: str) -> str:
+        token = "tk_" + secrets.token_urlsafe(32)
+        digest = hash_token(token)
+        record = dumps({"name": name, "channels": channels, "created_at": created_at})
+        # HSETNX on the name first: two creators of the same name cannot both win.
+        if not await self.redis.hsetnx(self.keys.token_names, name, digest):
+            raise ValueError(f"a token named {name!r} already exists; revoke it or pick another")
+        await self.redis.hset(self.keys.tokens, digest, record)
+        return token
+
+    async def find_token(self, token: str) -> TokenRecord | None:
+        raw = await self.redis.hget(self.keys.tokens, hash_token(token))
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return TokenRecord(data["name"], data.get("channels", []), data.get("created_at", ""))
+
+    async def list_tokens(self) -> list[TokenRecord]:
+        raw = await self.redis.hgetall(self.keys.tokens)
+        records = [json.loads(v) for v in raw.values()]
+        return sorted(
+            (
+                TokenRecord(r["name"], r.get("channels", []), r.get("created_at", ""))
+                for r in records
+            ),
+            key=lambda t: t.name,
+        )
+
+    async def revoke_token(self, name: str) -> bool:
+        digest = await self.redis.hget(self.keys.token_names, name)
+        if digest is None:
+            return False
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.tokens, digest)
+            pipe.hdel(self.keys.token_names, name)
+            await pipe.execute()
+        return True
+
+    # Users
+
+    async def save_user(self, user: UserRecord) -> None:
+        await self.redis.hset(self.keys.users, user.name, dumps(user.to_json()))
+
+    async def get_user(self, name: str) -> UserRecord | None:
+        raw = await self.redis.hget(self.keys.users, name)
+        return None if raw is None else _user(json.loads(raw))
+
+    async def list_users(self) -> list[UserRecord]:
+        raw = await self.redis.hgetall(self.keys.users)
+        return sorted((_user(json.loads(v)) for v in raw.values()), key=lambda u: u.name)
+
+
+def _user(data: dict[str, Any]) -> UserRecord:
+    return UserRecord(
+        name=data["name"],
+        role=data["role"],
+        password_hash=data["password_hash"],
+        channels=data.get("channels", []),
+        disabled=bool(data.get("disabled", False)),
+        created_at=data.get("created_at", ""),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}

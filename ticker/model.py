@@ -23,7 +23,7 @@ REASON_MAX = 280
 PRIORITIES = ("urgent", "normal")
 EVENT_TYPES = ("publish", "update", "retract", "expire")
 CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-EVENT_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
 # Bidi override, embedding and isolate controls (API.md): U+202A–U+202E, U+2066–U+2069.

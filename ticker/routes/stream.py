@@ -27,7 +27,7 @@ async def stream(request: Request) -> Response:
             "The stream is starting and cannot read its database (Redis) yet; retry shortly.",
             headers={"Retry-After": "2"},
         )
-    channels = _channels(request, fanout)
+    channels = await _channels(request, fanout)
     after = _last_event_id(request)
     settings = svc.settings
 
@@ -49,7 +49,8 @@ async def stream(request: Request) -> Response:
         frames(),
         headers=STREAM_HEADERS,
         ping=settings.ping_seconds,
-        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
+        sep="\n",  # the same line end as our own frames
         send_timeout=settings.send_timeout_seconds,
     )
 
@@ -67,7 +68,7 @@ async def preflight(request: Request) -> Response:
     )
 
 
-def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
+async def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
     raw = request.query_params.get("channels")
     if raw is None or raw.strip() == "":
         return None
@@ -75,7 +76,13 @@ def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
     bad = [name for name in names if not CHANNEL_ID.match(name)]
     if bad:
         raise Problem(400, f"'{bad[0]}' is not a channel id (lower-case letters, digits, dashes).")
-    unknown = [name for name in names if name not in fanout.channels]
+    # A channel made a moment ago may not have reached this process's reader yet:
+    # ask Redis about names the fan-out does not know (rare, so not a per-reader cost).
+    unknown = [
+        name
+        for name in names
+        if name not in fanout.channels and await services(request).store.get_channel(name) is None
+    ]
     if unknown:
         raise Problem(404, f"There is no channel '{unknown[0]}'. GET /api/v1/channels lists them.")
     return frozenset(names)

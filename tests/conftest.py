@@ -1,0 +1,56 @@
+"""Shared fixtures: one redis-server and one `ticker serve` for the whole session.
+
+Tests that need their own settings, or that kill things, start their own
+servers with `tests.support`; nothing here touches the Redis on port 6379.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import RedisServer, TickerServer, cli, make_token
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="session")
+def server(redis_server: RedisServer) -> Iterator[TickerServer]:
+    ticker = TickerServer(redis_server.url, TICKER_EXPIRE_INTERVAL="0.5").start()
+    yield ticker
+    ticker.stop()
+
+
+@pytest.fixture(scope="session")
+def token(redis_server: RedisServer, server: TickerServer) -> str:
+    return make_token(redis_server.url, "tests")
+
+
+@pytest.fixture
+def channel(redis_server: RedisServer, server: TickerServer) -> str:
+    """A fresh channel per test, so tests never see each other's items."""
+    name = f"t{next(_names)}-{id(object()) % 100000}"
+    cli(redis_server.url, "channel", "add", name, "--title", f"Test {name}")
+    # The server learns of channels through the log; wait until it has.
+    for _ in range(100):
+        if any(c["id"] == name for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]):
+            break
+    return name
+
+
+@pytest.fixture
+def api(server: TickerServer, token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=server.base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as client:
+        yield client

@@ -57,17 +57,21 @@ class ModelClient:
         self.last_id = event_id
 
     def newest_first(self, channel: str) -> list[dict[str, Any]]:
-        return sorted(self.items[channel].values(), key=lambda i: parse_event_id(i["id"]),
-                      reverse=True)
+        return sorted(
+            self.items[channel].values(), key=lambda i: parse_event_id(i["id"]), reverse=True
+        )
 
     async def _read(self) -> None:
         headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
         params = {"channels": ",".join(self.channels)}
         parser = SseParser()
         try:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client, \
-                    client.stream("GET", f"{self.base}/api/v1/stream", params=params,
-                                  headers=headers) as response:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as client,
+                client.stream(
+                    "GET", f"{self.base}/api/v1/stream", params=params, headers=headers
+                ) as response,
+            ):
                 assert response.status_code == 200, await response.aread()
                 self.connects += 1
                 async for chunk in response.aiter_raw():

@@ -43,7 +43,9 @@ def channel(redis_server: RedisServer, server: TickerServer) -> str:
     cli(redis_server.url, "channel", "add", name, "--title", f"Test {name}")
     # The server learns of channels through the log; wait until it has.
     for _ in range(100):
-        if any(c["id"] == name for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]):
+        if any(
+            c["id"] == name for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
+        ):
             break
     return name
 

@@ -63,10 +63,23 @@ class RedisServer:
 
     def start(self) -> RedisServer:
         self.proc = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-             "--appendfsync", "always"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
         wait_until(client.ping)
@@ -105,11 +118,12 @@ class TickerServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> TickerServer:
-        env = {**os.environ, "REDIS_URL": self.redis_url, "TICKER_LOG_LEVEL": "warning",
-               **self.env}
+        env = {**os.environ, "REDIS_URL": self.redis_url, "TICKER_LOG_LEVEL": "warning", **self.env}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ticker", "serve", "--port", str(self.port)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
         def ready() -> bool:
@@ -141,12 +155,16 @@ class TickerServer:
             self.proc = None
 
 
-def cli(redis_url: str, *args: str, input: str | None = None, check: bool = True,
-        **env: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    redis_url: str, *args: str, input: str | None = None, check: bool = True, **env: str
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "ticker", *args],
         env={**os.environ, "REDIS_URL": redis_url, **env},
-        input=input, capture_output=True, text=True, timeout=60,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"ticker {' '.join(args)} failed: {result.stderr}")
@@ -218,9 +236,12 @@ async def open_stream(
         parser = SseParser()
         timeout = httpx.Timeout(5.0, read=None)
         try:
-            async with httpx.AsyncClient(timeout=timeout) as client, client.stream(
-                "GET", f"{base}/api/v1/stream", params=params, headers=headers
-            ) as response:
+            async with (
+                httpx.AsyncClient(timeout=timeout) as client,
+                client.stream(
+                    "GET", f"{base}/api/v1/stream", params=params, headers=headers
+                ) as response,
+            ):
                 stream.status = response.status_code
                 stream.headers = response.headers
                 started.set()

@@ -39,8 +39,12 @@ def test_channels_list(server: TickerServer, channel: str) -> None:
     assert r.headers["access-control-allow-origin"] == "*"
     mine = next(c for c in r.json()["channels"] if c["id"] == channel)
     assert mine == {
-        "id": channel, "title": f"Test {channel}", "lang": "ar", "dir": "rtl",
-        "timezone": "Asia/Beirut", "default_ttl_seconds": 21600,
+        "id": channel,
+        "title": f"Test {channel}",
+        "lang": "ar",
+        "dir": "rtl",
+        "timezone": "Asia/Beirut",
+        "default_ttl_seconds": 21600,
     }
 
 
@@ -69,15 +73,17 @@ def test_snapshot_newest_first_with_etag(api: httpx.Client, channel: str) -> Non
     assert r.headers["cache-control"].startswith("public, max-age=")
     assert r.headers["access-control-allow-origin"] == "*"
     etag = r.headers["etag"]
-    again = httpx.get(f"{api.base_url}/api/v1/channels/{channel}/items",
-                      headers={"If-None-Match": etag})
+    again = httpx.get(
+        f"{api.base_url}/api/v1/channels/{channel}/items", headers={"If-None-Match": etag}
+    )
     assert again.status_code == 304 and again.content == b""
     assert again.headers["etag"] == etag
     limited = httpx.get(f"{api.base_url}/api/v1/channels/{channel}/items?limit=2").json()
     assert [i["id"] for i in limited["items"]] == ids[:0:-1]
     post(api, channel, {"text": "خبر جديد"})
-    changed = httpx.get(f"{api.base_url}/api/v1/channels/{channel}/items",
-                        headers={"If-None-Match": etag})
+    changed = httpx.get(
+        f"{api.base_url}/api/v1/channels/{channel}/items", headers={"If-None-Match": etag}
+    )
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
 
@@ -136,8 +142,10 @@ def test_text_of_280_characters_is_accepted(api: httpx.Client, channel: str) -> 
         ({"text": "x", "ttl_seconds": True}, {"ttl_seconds"}),
         ({"text": "x", "priority": "high"}, {"priority"}),
         ({"text": "x", "author": "me"}, {"author"}),
-        ({"text": "", "url": "javascript:x", "ttl_seconds": 1, "priority": 3},
-         {"text", "url", "ttl_seconds", "priority"}),
+        (
+            {"text": "", "url": "javascript:x", "ttl_seconds": 1, "priority": 3},
+            {"text", "url", "ttl_seconds", "priority"},
+        ),
     ],
 )
 def test_invalid_fields_are_422_naming_each(
@@ -159,8 +167,11 @@ def test_body_not_an_object(api: httpx.Client, channel: str) -> None:
 
 @pytest.mark.parametrize("raw", [b"{", b"{'text': 'x'}", b"\xff\xfe", b""])
 def test_malformed_json_is_400(api: httpx.Client, channel: str, raw: bytes) -> None:
-    r = api.post(f"/api/v1/channels/{channel}/items", content=raw,
-                 headers={"Content-Type": "application/json"})
+    r = api.post(
+        f"/api/v1/channels/{channel}/items",
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
     body = problem(r, 400)
     assert "JSON" in body["title"] or "JSON" in body["detail"] or "body" in body["detail"]
 
@@ -189,10 +200,15 @@ def test_no_token_is_401(server: TickerServer, channel: str) -> None:
     assert "token" in body["detail"]
 
 
-@pytest.mark.parametrize("header", ["Bearer tk_wrong", "Basic dXNlcjpwYXNz", "Bearer", "tk_no_scheme"])
+@pytest.mark.parametrize(
+    "header", ["Bearer tk_wrong", "Basic dXNlcjpwYXNz", "Bearer", "tk_no_scheme"]
+)
 def test_bad_credentials_are_401(server: TickerServer, channel: str, header: str) -> None:
-    r = httpx.post(f"{server.base}/api/v1/channels/{channel}/items", json={"text": "x"},
-                   headers={"Authorization": header})
+    r = httpx.post(
+        f"{server.base}/api/v1/channels/{channel}/items",
+        json={"text": "x"},
+        headers={"Authorization": header},
+    )
     problem(r, 401)
 
 
@@ -203,15 +219,19 @@ def test_token_limited_to_another_channel_is_403(
     cli(redis_server.url, "channel", "add", other)
     limited = make_token(redis_server.url, f"limited-{channel}", other)
     auth = {"Authorization": f"Bearer {limited}"}
-    r = httpx.post(f"{server.base}/api/v1/channels/{channel}/items", json={"text": "x"},
-                   headers=auth)
+    r = httpx.post(
+        f"{server.base}/api/v1/channels/{channel}/items", json={"text": "x"}, headers=auth
+    )
     assert other in problem(r, 403)["detail"]
-    ok = httpx.post(f"{server.base}/api/v1/channels/{other}/items", json={"text": "x"},
-                    headers=auth)
+    ok = httpx.post(
+        f"{server.base}/api/v1/channels/{other}/items", json={"text": "x"}, headers=auth
+    )
     assert ok.status_code == 201
 
 
-def test_revoked_token_is_401(redis_server: RedisServer, server: TickerServer, channel: str) -> None:
+def test_revoked_token_is_401(
+    redis_server: RedisServer, server: TickerServer, channel: str
+) -> None:
     name = f"revoke-{channel}"
     token = make_token(redis_server.url, name)
     auth = {"Authorization": f"Bearer {token}"}
@@ -227,8 +247,10 @@ def test_revoked_token_is_401(redis_server: RedisServer, server: TickerServer, c
 def test_correct_item(api: httpx.Client, channel: str, server: TickerServer) -> None:
     item = post(api, channel, {"text": "نص أول", "ttl_seconds": 600}).json()
     time.sleep(1.05)  # times are whole seconds
-    r = api.patch(f"/api/v1/channels/{channel}/items/{item['id']}",
-                  json={"text": "نص مصحح", "url": "https://example.com/x", "priority": "normal"})
+    r = api.patch(
+        f"/api/v1/channels/{channel}/items/{item['id']}",
+        json={"text": "نص مصحح", "url": "https://example.com/x", "priority": "normal"},
+    )
     assert r.status_code == 200
     fixed = r.json()
     assert fixed["id"] == item["id"]
@@ -237,8 +259,9 @@ def test_correct_item(api: httpx.Client, channel: str, server: TickerServer) -> 
     assert fixed["created_at"] == item["created_at"]
     assert fixed["updated_at"] > item["updated_at"]
     assert fixed["expires_at"] == item["expires_at"]
-    longer = api.patch(f"/api/v1/channels/{channel}/items/{item['id']}",
-                       json={"ttl_seconds": 7200, "url": None}).json()
+    longer = api.patch(
+        f"/api/v1/channels/{channel}/items/{item['id']}", json={"ttl_seconds": 7200, "url": None}
+    ).json()
     assert longer["expires_at"] > item["expires_at"] and longer["url"] is None
     snapshot = httpx.get(f"{server.base}/api/v1/channels/{channel}/items").json()
     assert snapshot["items"] == [longer]
@@ -256,8 +279,9 @@ def test_correct_validation(api: httpx.Client, channel: str) -> None:
 def test_retract_item(api: httpx.Client, channel: str, server: TickerServer) -> None:
     keep = post(api, channel, {"text": "يبقى"}).json()
     gone = post(api, channel, {"text": "يسحب"}).json()
-    r = api.request("DELETE", f"/api/v1/channels/{channel}/items/{gone['id']}",
-                    json={"reason": "خطأ في المصدر"})
+    r = api.request(
+        "DELETE", f"/api/v1/channels/{channel}/items/{gone['id']}", json={"reason": "خطأ في المصدر"}
+    )
     assert r.status_code == 204 and r.content == b""
     items = httpx.get(f"{server.base}/api/v1/channels/{channel}/items").json()["items"]
     assert [i["id"] for i in items] == [keep["id"]]
@@ -268,7 +292,9 @@ def test_retract_item(api: httpx.Client, channel: str, server: TickerServer) -> 
 def test_retract_reason_validated(api: httpx.Client, channel: str) -> None:
     item = post(api, channel, {"text": "x"}).json()
     url = f"/api/v1/channels/{channel}/items/{item['id']}"
-    assert fields(problem(api.request("DELETE", url, json={"reason": "x" * 281}), 422)) == {"reason"}
+    assert fields(problem(api.request("DELETE", url, json={"reason": "x" * 281}), 422)) == {
+        "reason"
+    }
     assert fields(problem(api.request("DELETE", url, json={"why": "x"}), 422)) == {"why"}
 
 

@@ -50,25 +50,33 @@ async def run(base: str, token: str, channels: list[str], ops: list[tuple[str, i
     client = ModelClient(base, channels)
     client.connect()
     await asyncio.sleep(0.05)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {token}"},
-                                 timeout=10) as api:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as api:
         for n, (op, ci, arg) in enumerate(ops):
             channel = channels[ci]
             live = (await api.get(f"/api/v1/channels/{channel}/items?limit=100")).json()["items"]
             if op == "publish":
                 text = f"{SAMPLES[arg]} ({n})"
-                r = await api.post(f"/api/v1/channels/{channel}/items",
-                                   json={"text": text, "priority": "normal" if n % 2 else "urgent"})
+                r = await api.post(
+                    f"/api/v1/channels/{channel}/items",
+                    json={"text": text, "priority": "normal" if n % 2 else "urgent"},
+                )
                 assert r.status_code == 201
             elif op == "correct" and live:
                 target = live[arg % len(live)]
-                r = await api.patch(f"/api/v1/channels/{channel}/items/{target['id']}",
-                                    json={"text": f"{target['text']} [تصحيح {n}]"})
+                r = await api.patch(
+                    f"/api/v1/channels/{channel}/items/{target['id']}",
+                    json={"text": f"{target['text']} [تصحيح {n}]"},
+                )
                 assert r.status_code == 200
             elif op == "retract" and live:
                 target = live[arg % len(live)]
-                r = await api.request("DELETE", f"/api/v1/channels/{channel}/items/{target['id']}",
-                                      json={"reason": f"سحب {n}"})
+                r = await api.request(
+                    "DELETE",
+                    f"/api/v1/channels/{channel}/items/{target['id']}",
+                    json={"reason": f"سحب {n}"},
+                )
                 assert r.status_code == 204
             elif op == "disconnect":
                 await client.disconnect()
@@ -80,10 +88,13 @@ async def run(base: str, token: str, channels: list[str], ops: list[tuple[str, i
             client.check()
         await client.disconnect()
         client.connect()
-        snapshots = {c: (await api.get(f"/api/v1/channels/{c}/items?limit=100")).json()
-                     for c in channels}
-    newest = max((s["last_event_id"] for s in snapshots.values()),
-                 key=lambda i: tuple(map(int, i.split("-"))))
+        snapshots = {
+            c: (await api.get(f"/api/v1/channels/{c}/items?limit=100")).json() for c in channels
+        }
+    newest = max(
+        (s["last_event_id"] for s in snapshots.values()),
+        key=lambda i: tuple(map(int, i.split("-"))),
+    )
     if newest != "0-0":
         await client.wait_for(newest)
     await asyncio.sleep(0.05)
@@ -93,10 +104,12 @@ async def run(base: str, token: str, channels: list[str], ops: list[tuple[str, i
     await client.disconnect()
 
 
-@settings(max_examples=30, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=st.lists(operation, min_size=1, max_size=30))
-def test_resume_is_exact(setup: tuple[TickerServer, str, list[str]],
-                         ops: list[tuple[str, int, int]]) -> None:
+def test_resume_is_exact(
+    setup: tuple[TickerServer, str, list[str]], ops: list[tuple[str, int, int]]
+) -> None:
     server, token, channels = setup
     asyncio.run(run(server.base, token, channels, ops))

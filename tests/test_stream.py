@@ -16,8 +16,9 @@ from ticker.store import Keys, Store
 
 async def publish(base: str, token: str, channel: str, text: str, **extra: object) -> dict:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
-        r = await client.post(f"{base}/api/v1/channels/{channel}/items",
-                              json={"text": text, **extra})
+        r = await client.post(
+            f"{base}/api/v1/channels/{channel}/items", json={"text": text, **extra}
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -60,7 +61,8 @@ async def test_live_events_within_a_second(
             await client.request("DELETE", url, json={"reason": "خطأ"})
             retract = await s.next(timeout=1)
             assert (retract.event, retract.data) == (
-                "retract", {"id": item["id"], "channel": channel, "reason": "خطأ"}
+                "retract",
+                {"id": item["id"], "channel": channel, "reason": "خطأ"},
             )
 
         # Expiry: make the item due now, as if its lifetime had passed.
@@ -71,7 +73,8 @@ async def test_live_events_within_a_second(
         expire = await s.next(timeout=2)
         assert (expire.event, expire.data) == ("expire", {"id": other["id"], "channel": channel})
         assert time.time() - due_at < 1.5  # the session server expires every 0.5 s
-    snapshot = httpx.get(f"{server.base}/api/v1/channels/{channel}/items").json()
+    async with httpx.AsyncClient() as client:
+        snapshot = (await client.get(f"{server.base}/api/v1/channels/{channel}/items")).json()
     assert snapshot["items"] == [] and snapshot["last_event_id"] == expire.id
 
 
@@ -83,16 +86,22 @@ async def test_resume_with_header_and_query(server: TickerServer, token: str, ch
         last_id = s.last_id
     assert last_id == first["id"]
     missed = [await publish(server.base, token, channel, f"فاتني {n}") for n in range(3)]
-    async with open_stream(server.base, {"channels": channel},
-                           headers={"Last-Event-ID": last_id}) as s:
+    async with open_stream(
+        server.base, {"channels": channel}, headers={"Last-Event-ID": last_id}
+    ) as s:
         got = await s.collect()
         assert [(e.event, e.id) for e in got] == [("publish", m["id"]) for m in missed]
-    async with open_stream(server.base, {"channels": channel, "last_event_id": missed[0]["id"]}) as s:
+    async with open_stream(
+        server.base, {"channels": channel, "last_event_id": missed[0]["id"]}
+    ) as s:
         got = await s.collect()
         assert [e.id for e in got] == [m["id"] for m in missed[1:]]
     # The header wins over the query parameter (a reconnecting EventSource sends both).
-    async with open_stream(server.base, {"channels": channel, "last_event_id": "0-0"},
-                           headers={"Last-Event-ID": missed[1]["id"]}) as s:
+    async with open_stream(
+        server.base,
+        {"channels": channel, "last_event_id": "0-0"},
+        headers={"Last-Event-ID": missed[1]["id"]},
+    ) as s:
         assert [e.id for e in await s.collect()] == [missed[2]["id"]]
 
 
@@ -100,13 +109,14 @@ async def test_reset_id_is_a_resume_point(server: TickerServer, token: str, chan
     async with open_stream(server.base, {"channels": channel}) as s:
         reset = await s.next_of("reset")
     item = await publish(server.base, token, channel, "بعد اللقطة")
-    async with open_stream(server.base, {"channels": channel},
-                           headers={"Last-Event-ID": reset.id}) as s:
+    async with open_stream(
+        server.base, {"channels": channel}, headers={"Last-Event-ID": reset.id}
+    ) as s:
         assert [(e.event, e.id) for e in await s.collect()] == [("publish", item["id"])]
 
 
 @pytest.mark.parametrize("bad", ["abc", "123", "1-2-3", "-1-0", "1.5-0", "١٢-٣"])
-async def test_malformed_id_is_400(server: TickerServer, bad: str) -> None:
+def test_malformed_id_is_400(server: TickerServer, bad: str) -> None:
     r = httpx.get(f"{server.base}/api/v1/stream", params={"last_event_id": bad})
     assert r.status_code == 400
     assert r.headers["content-type"] == "application/problem+json"
@@ -115,13 +125,16 @@ async def test_malformed_id_is_400(server: TickerServer, bad: str) -> None:
     assert r.status_code == 400
 
 
-async def test_channel_filter(server: TickerServer, redis_server: RedisServer, token: str,
-                              channel: str) -> None:
+async def test_channel_filter(
+    server: TickerServer, redis_server: RedisServer, token: str, channel: str
+) -> None:
     other = f"{channel}-o"
     cli(redis_server.url, "channel", "add", other)
-    async with open_stream(server.base, {"channels": channel}) as only, \
-            open_stream(server.base, {"channels": f"{channel},{other}"}) as both, \
-            open_stream(server.base) as everything:
+    async with (
+        open_stream(server.base, {"channels": channel}) as only,
+        open_stream(server.base, {"channels": f"{channel},{other}"}) as both,
+        open_stream(server.base) as everything,
+    ):
         assert {(await both.next()).data["channel"] for _ in range(2)} == {channel, other}
         resets = await everything.collect(0.3)
         assert {channel, other} <= {e.data["channel"] for e in resets}
@@ -134,17 +147,21 @@ async def test_channel_filter(server: TickerServer, redis_server: RedisServer, t
         assert seen[-2:] == [a["id"], b["id"]]
 
 
-async def test_unknown_or_bad_channel(server: TickerServer) -> None:
+def test_unknown_or_bad_channel(server: TickerServer) -> None:
     r = httpx.get(f"{server.base}/api/v1/stream", params={"channels": "nope-nope"})
     assert r.status_code == 404 and "nope-nope" in r.json()["detail"]
     r = httpx.get(f"{server.base}/api/v1/stream", params={"channels": "Bad_Name"})
     assert r.status_code == 400
 
 
-async def test_cors_preflight(server: TickerServer) -> None:
-    r = httpx.options(f"{server.base}/api/v1/stream",
-                      headers={"Origin": "https://news.example",
-                               "Access-Control-Request-Headers": "last-event-id"})
+def test_cors_preflight(server: TickerServer) -> None:
+    r = httpx.options(
+        f"{server.base}/api/v1/stream",
+        headers={
+            "Origin": "https://news.example",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
+    )
     assert r.status_code == 204
     assert r.headers["access-control-allow-origin"] == "*"
     assert "Last-Event-ID" in r.headers["access-control-allow-headers"]
@@ -171,8 +188,9 @@ async def test_resume_older_than_the_ring_reads_redis(
     small_ring: TickerServer, redis_server: RedisServer, token: str, channel: str
 ) -> None:
     items = [await publish(small_ring.base, token, channel, f"خبر {n}") for n in range(8)]
-    async with open_stream(small_ring.base, {"channels": channel},
-                           headers={"Last-Event-ID": items[0]["id"]}) as s:
+    async with open_stream(
+        small_ring.base, {"channels": channel}, headers={"Last-Event-ID": items[0]["id"]}
+    ) as s:
         got = await s.collect()
         assert [(e.event, e.id) for e in got] == [("publish", i["id"]) for i in items[1:]]
         live = await publish(small_ring.base, token, channel, "مباشر")
@@ -189,8 +207,9 @@ async def test_id_older_than_history_gives_reset(
     async with aioredis.from_url(redis_server.url, decode_responses=True) as r:
         removed = await Store(r, "ticker:").trim(int(time.time() * 1000) + 1)
     assert removed >= 6
-    async with open_stream(small_ring.base, {"channels": f"{channel},{quiet}"},
-                           headers={"Last-Event-ID": old["id"]}) as s:
+    async with open_stream(
+        small_ring.base, {"channels": f"{channel},{quiet}"}, headers={"Last-Event-ID": old["id"]}
+    ) as s:
         got = await s.collect()
         # Only the channel that changed since the id gets a snapshot; the quiet one
         # had no event after it, so nothing of it was lost.
@@ -203,8 +222,7 @@ async def test_id_older_than_history_gives_reset(
 
 async def test_future_id_far_ahead_gives_reset(server: TickerServer, channel: str) -> None:
     far = f"{int(time.time() * 1000) + 3_600_000}-0"
-    async with open_stream(server.base, {"channels": channel},
-                           headers={"Last-Event-ID": far}) as s:
+    async with open_stream(server.base, {"channels": channel}, headers={"Last-Event-ID": far}) as s:
         assert (await s.next()).event == "reset"
 
 

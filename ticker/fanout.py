@@ -132,19 +132,16 @@ class Fanout:
         backoff = 0.1
         while True:
             try:
-                state = await self.store.load(self.ring_size + 1)
                 if not self.ready.is_set():
-                    self._load(state)
+                    self._load(await self.store.load(self.ring_size + 1))
                     self.ready.set()
                     log.info("fan-out ready at %s, %d channels", self.head_id, len(self.channels))
-                elif parse_event_id(state.head) < self.head:
+                elif parse_event_id(head := await self.store.head()) < self.head:
                     # Redis came back without the events we had read: it lost data.
                     log.warning(
-                        "Redis log is behind this process (%s < %s): resyncing",
-                        state.head,
-                        self.head_id,
+                        "Redis log is behind this process (%s < %s): resyncing", head, self.head_id
                     )
-                    self._load(state)
+                    self._load(await self.store.load(self.ring_size + 1))
                     self._reset_everyone()
                 backoff = 0.1
                 await self._follow()

@@ -10,6 +10,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
+from redis.exceptions import ResponseError
 from redis.retry import Retry
 
 from ticker.model import Channel, parse_event_id
@@ -292,6 +293,14 @@ class Store:
             recent=[LogEntry.from_fields(eid, _pairs(f)) for eid, f in reversed(entries)],
             trimmed=trimmed,
         )
+
+    async def head(self) -> str:
+        """The id of the newest entry ever added to the log ("0-0" for none)."""
+        try:
+            info = await self.redis.xinfo_stream(self.keys.log)
+        except ResponseError:  # no such key: nothing was ever logged
+            return "0-0"
+        return str(info["last-generated-id"])
 
     async def read_range(self, after: str, upto: str) -> tuple[str, list[LogEntry]]:
         """Entries in (after, upto], with the trim horizon read in the same MULTI."""

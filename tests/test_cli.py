@@ -1,0 +1,202 @@
+"""The `ticker` command (API.md, "Command line"), run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import RedisServer, TickerServer, cli, free_port, wait_until
+
+
+def test_channel_add_and_list(redis_server: RedisServer) -> None:
+    out = cli(
+        redis_server.url,
+        "channel",
+        "add",
+        "cli-world",
+        "--title",
+        "العالم",
+        "--timezone",
+        "Europe/Paris",
+        "--ttl",
+        "3600",
+        "--lang",
+        "en",
+    ).stdout
+    assert "Added channel" in out
+    listed = cli(redis_server.url, "channel", "list").stdout
+    line = next(row for row in listed.splitlines() if row.startswith("cli-world\t"))
+    assert line.split("\t") == ["cli-world", "العالم", "en", "ltr", "Europe/Paris", "3600s"]
+    # Adding again changes only what is given.
+    cli(redis_server.url, "channel", "add", "cli-world", "--ttl", "7200")
+    listed = cli(redis_server.url, "channel", "list").stdout
+    assert "cli-world\tالعالم\ten\tltr\tEurope/Paris\t7200s" in listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["channel", "add", "Bad_Id"], "lower-case"),
+        (["channel", "add", "ok-id", "--timezone", "Mars/Base"], "time zone"),
+        (["channel", "add", "ok-id", "--ttl", "5"], "between 60"),
+        (["token", "create", "--name", "x", "--channel", "missing-channel"], "no channel"),
+        (["token", "revoke", "never-made"], "no token"),
+        (["post", "--channel", "missing-channel", "نص"], "no channel"),
+        (["post", "--channel", "main", "   "], "text"),
+        (["post", "--channel", "main", "--url", "javascript:x", "نص"], "url"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(
+    redis_server: RedisServer, args: list[str], message: str
+) -> None:
+    cli(redis_server.url, "channel", "add", "main")
+    result = cli(redis_server.url, *args, check=False)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("ticker: ")
+    assert message in result.stderr
+
+
+def test_token_create_list_revoke(redis_server: RedisServer) -> None:
+    cli(redis_server.url, "channel", "add", "cli-tok")
+    out = cli(redis_server.url, "token", "create", "--name", "cms", "--channel", "cli-tok").stdout
+    token = out.strip().splitlines()[-1]
+    assert token.startswith("tk_") and len(token) > 40
+    again = cli(redis_server.url, "token", "create", "--name", "cms", check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    listed = cli(redis_server.url, "token", "list").stdout
+    assert "cms\tcli-tok\t" in listed
+    assert token not in listed
+    # Only a digest is stored, never the token.
+    assert token not in json.dumps(redis_server.client().hgetall("ticker:tokens"))
+    cli(redis_server.url, "token", "revoke", "cms")
+    assert "cms\t" not in cli(redis_server.url, "token", "list").stdout
+
+
+def test_user_add_reads_password_from_stdin(redis_server: RedisServer) -> None:
+    out = cli(
+        redis_server.url,
+        "user",
+        "add",
+        "rania",
+        "--role",
+        "editor",
+        input="correct horse battery\n",
+    ).stdout
+    assert "Added editor 'rania'" in out
+    record = json.loads(redis_server.client().hget("ticker:users", "rania"))
+    assert record["password_hash"].startswith("$argon2id$")
+    assert "correct horse" not in json.dumps(record)
+    short = cli(
+        redis_server.url, "user", "add", "sami", "--role", "admin", input="short\n", check=False
+    )
+    assert short.returncode == 1 and "at least 8" in short.stderr
+    assert "rania\teditor\t*\tactive" in cli(redis_server.url, "user", "list").stdout
+
+
+def test_post_goes_live(redis_server: RedisServer, server: TickerServer, channel: str) -> None:
+    out = cli(
+        redis_server.url,
+        "post",
+        "--channel",
+        channel,
+        "--priority",
+        "normal",
+        "--ttl",
+        "600",
+        "--url",
+        "https://example.com/n",
+        "مؤشر S&P 500 يرتفع 1.2%",
+    ).stdout
+    item = json.loads(out)
+    assert item["text"] == "مؤشر S&P 500 يرتفع 1.2%" and item["priority"] == "normal"
+    items = httpx.get(f"{server.base}/api/v1/channels/{channel}/items").json()["items"]
+    assert items == [item]
+
+
+def test_tail_follows_and_exits_0_on_ctrl_c(
+    redis_server: RedisServer, server: TickerServer, channel: str
+) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticker",
+            "tail",
+            "--server",
+            server.base,
+            "--channel",
+            channel,
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        reset = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert reset["event"] == "reset" and reset["data"]["channel"] == channel
+        item = json.loads(cli(redis_server.url, "post", "--channel", channel, "تجربة").stdout)
+        line = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        assert line == {"id": item["id"], "event": "publish", "data": item}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+
+
+def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
+    """No REDIS_URL: an embedded Redis keeps its data in a local folder, with the AOF on."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["TICKER_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    def serve() -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ticker", "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, 30)
+        return proc
+
+    first = serve()
+    try:
+        item = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "ticker", "post", "--channel", "main", "أول خبر"],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+        )
+        assert httpx.get(f"{base}/api/v1/channels/main/items").json()["items"] == [item]
+    finally:
+        first.send_signal(signal.SIGINT)
+        out, _ = first.communicate(timeout=20)
+    assert first.returncode == 0
+    assert str(tmp_path / "data") in out and "append-only" in out
+    assert "First admin login: user 'admin'" in out
+    assert "6379" not in out.split("Embedded Redis at")[1].split(";")[0]
+    assert not (tmp_path / "data" / "embedded.json").exists(), "the embedded Redis was stopped"
+    assert any((tmp_path / "data").rglob("*.aof*"))
+
+    second = serve()  # the same folder: the item is still there, no second admin
+    try:
+        assert httpx.get(f"{base}/api/v1/channels/main/items").json()["items"] == [item]
+    finally:
+        second.send_signal(signal.SIGINT)
+        out, _ = second.communicate(timeout=20)
+    assert "First admin login" not in out and "Created channel" not in out
+    time.sleep(0.1)

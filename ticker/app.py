@@ -15,7 +15,7 @@ from starlette.responses import Response
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, ops, stream
+from ticker.routes import api, desk, embed, ops, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
 from ticker.store import Store, api_client, reader_client
@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     return Starlette(
-        routes=[*api.routes, *stream.routes, *ops.routes],
+        routes=[*api.routes, *stream.routes, *embed.routes, *desk.routes, *ops.routes],
         lifespan=lifespan,
         exception_handlers={
             Problem: _problem,

@@ -29,6 +29,7 @@ async def readyz(request: Request) -> Response:
             "status": "ok",
             "redis": "ok",
             "stream": "ready" if svc.fanout.ready.is_set() else "starting",
+            "subscribers": svc.fanout.subscriber_count,
         }
     )
 

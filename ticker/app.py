@@ -73,6 +73,8 @@ def create_app_from_env() -> Starlette:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
+    # APScheduler logs every job run at INFO; its warnings and errors are what matter.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     return create_app(settings)
 
 

@@ -37,7 +37,7 @@ def server(redis_server: RedisServer) -> Iterator[TickerServer]:
 
 
 @pytest.fixture(scope="session")
-def token(redis_server: RedisServer, server: TickerServer) -> str:
+def token(redis_server: RedisServer) -> str:
     return make_token(redis_server.url, "tests")
 
 

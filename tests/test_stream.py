@@ -14,6 +14,28 @@ from tests.support import RedisServer, TickerServer, cli, make_token, open_strea
 from ticker.store import Keys, Store
 
 
+@pytest.fixture(scope="module", params=["fast-path", "asgi"])
+def server(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[TickerServer]:
+    """Every stream test runs against both ways of serving a stream: the direct-write
+    fast path (the default) and the plain ASGI response."""
+    fast = "true" if request.param == "fast-path" else "false"
+    ticker = TickerServer(
+        redis_server.url, TICKER_EXPIRE_INTERVAL="0.5", TICKER_STREAM_FAST_PATH=fast
+    ).start()
+    yield ticker
+    ticker.stop()
+
+
+async def test_the_expected_path_serves_the_stream(server: TickerServer, channel: str) -> None:
+    async with open_stream(server.base, {"channels": channel}) as s:
+        await s.next_of("reset")
+        async with httpx.AsyncClient() as client:
+            ready = (await client.get(f"{server.base}/readyz")).json()
+    fast = server.env["TICKER_STREAM_FAST_PATH"] == "true"
+    assert ready["subscribers"] == 1
+    assert ready["direct_subscribers"] == (1 if fast else 0)
+
+
 async def publish(base: str, token: str, channel: str, text: str, **extra: object) -> dict:
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
         r = await client.post(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -29,14 +30,13 @@ def create_app(settings: Settings) -> Starlette:
     url = settings.redis_url
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = api_client(url, settings.redis_timeout_seconds)
         store = Store(redis, settings.key_prefix, settings.idempotency_seconds)
         fanout = Fanout(
             Store(reader_client(url, BLOCK_MS), settings.key_prefix),
             reader_client(url, BLOCK_MS),
-            settings.ring_size,
-            settings.subscriber_buffer,
+            settings,
         )
         scheduler = Scheduler(
             store,
@@ -48,7 +48,8 @@ def create_app(settings: Settings) -> Starlette:
         fanout.start()
         scheduler.start()
         try:
-            yield
+            # The lifespan state reaches uvicorn's protocols: ticker/fastpath.py uses it.
+            yield {"fanout": fanout}
         finally:
             scheduler.stop()
             await fanout.stop()

@@ -200,6 +200,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
+            http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
             log_level=settings.log_level,
             timeout_graceful_shutdown=5,
         )

@@ -66,9 +66,14 @@ class Settings:
         10_000, "TICKER_RING_SIZE", "Recent events kept in memory to serve resumes without Redis."
     )
     subscriber_buffer: int = _setting(
-        512,
+        256 * 1024,
         "TICKER_SUBSCRIBER_BUFFER",
-        "Events a subscriber may fall behind by before it is disconnected (it resumes losslessly).",
+        "Bytes a subscriber may fall behind by before it is disconnected (it resumes losslessly).",
+    )
+    stream_fast_path: bool = _setting(
+        True,
+        "TICKER_STREAM_FAST_PATH",
+        "Serve streams on the direct-write fast path (ticker/fastpath.py); false: plain ASGI.",
     )
     ping_seconds: float = _setting(
         10.0, "TICKER_PING_SECONDS", "Seconds between `: ping` comments on idle streams (max 15)."
@@ -82,7 +87,7 @@ class Settings:
         30.0, "TICKER_SEND_TIMEOUT", "A stream write stuck this long drops the subscriber."
     )
     redis_timeout_seconds: float = _setting(
-        0.5,
+        0.8,
         "TICKER_REDIS_TIMEOUT",
         "Socket timeout of API calls to Redis; past it the API answers 503 with Retry-After.",
     )
@@ -140,6 +145,12 @@ def settings_table() -> list[tuple[str, str, str]]:
 
 def _convert(name: str, type_name: Any, raw: str, env: str) -> Any:
     type_text = str(type_name)
+    if type_text.startswith("bool"):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{env} must be true or false, not {raw!r}.")
     try:
         if type_text.startswith("int"):
             return int(raw)

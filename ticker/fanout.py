@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ticker.config import Settings
 from ticker.model import Channel, EventId, format_event_id, parse_event_id
-from ticker.sse import event_frame
+from ticker.sse import Frame, event_frame, farewell_retry_ms
 from ticker.store import LoadedState, LogEntry, Store, dumps
 
 log = logging.getLogger("ticker.fanout")
@@ -37,33 +39,78 @@ FUTURE_TOLERANCE_MS = 60_000  # an id further ahead than this is bogus: answer w
 
 
 class Subscriber:
-    """One connected stream: its channel filter and its bounded buffer of frames."""
+    """One connected stream: its channel filter, and where its frames go.
 
-    __slots__ = ("after", "buffer", "channels", "dropped", "limit", "wakeup")
+    Subclasses say how frames are written (`write`) and how a subscriber that fell
+    too far behind is let go (`drop`). While a resume is read from Redis, frames
+    are held back (`held`) so that the replay goes out first.
+    """
 
-    def __init__(self, channels: frozenset[str] | None, limit: int) -> None:
+    __slots__ = ("after", "channels", "dropped", "held")
+    direct = False  # written to directly by the fan-out (ticker/fastpath.py)
+
+    def __init__(self, channels: frozenset[str] | None) -> None:
         self.channels = channels  # None: every channel
-        self.buffer: deque[bytes] = deque()
-        self.limit = limit
         self.dropped = False
-        self.wakeup = asyncio.Event()
+        self.held: list[Frame] | None = None
         # Skip events up to this id: a resume from an id this process has not read yet.
         self.after: EventId | None = None
 
-    def push(self, frame: bytes) -> None:
-        if self.dropped:
-            return
-        if len(self.buffer) >= self.limit:
-            # Too far behind: drop it rather than slow anyone else down. Its client
-            # reconnects with the id of the last event it got, and loses nothing.
+    def push(self, frame: Frame) -> None:
+        if self.held is not None:
+            self.held.append(frame)
+        elif not self.dropped:
+            self.write(frame)
+
+    def release(self, first: list[Frame]) -> None:
+        """Send `first`, then what was held back meanwhile, and go live."""
+        held, self.held = self.held or [], None
+        if not self.dropped and (first or held):
+            self.write_many([*first, *held])
+
+    def write(self, frame: Frame) -> None:
+        raise NotImplementedError
+
+    def write_many(self, frames: list[Frame]) -> None:
+        raise NotImplementedError
+
+    def ping(self) -> None:
+        """Keep an idle connection open through proxies (subclasses that need it)."""
+
+    def close(self, retry_ms: int) -> None:
+        """End the stream, asking the client to come back after `retry_ms` (on shutdown)."""
+
+
+class QueueSubscriber(Subscriber):
+    """A subscriber of the ASGI path: frames wait in a bounded queue for the response's
+    writer task. Past `limit` bytes it is dropped rather than slowing anyone else down;
+    its client reconnects with the id of the last event it got and loses nothing."""
+
+    __slots__ = ("buffer", "limit", "size", "wakeup")
+
+    def __init__(self, channels: frozenset[str] | None, limit: int) -> None:
+        super().__init__(channels)
+        self.buffer: deque[bytes] = deque()
+        self.size = 0
+        self.limit = limit
+        self.wakeup = asyncio.Event()
+
+    def write(self, frame: Frame) -> None:
+        self.buffer.append(frame.raw)
+        self.size += len(frame.raw)
+        if self.size > self.limit:
             self.dropped = True
             self.buffer.clear()
-        else:
-            self.buffer.append(frame)
+        self.wakeup.set()
+
+    def write_many(self, frames: list[Frame]) -> None:
+        # A replay is bounded by the ring, not by `limit`: the limit is on falling
+        # behind live events, so a large resume is not mistaken for a slow reader.
+        self.buffer.extend(frame.raw for frame in frames)
         self.wakeup.set()
 
     async def next_chunk(self) -> bytes | None:
-        """Everything buffered, as one write; None once the subscriber is dropped."""
+        """Everything queued, as one write; None once the subscriber is dropped."""
         while not self.buffer and not self.dropped:
             self.wakeup.clear()
             await self.wakeup.wait()
@@ -71,6 +118,7 @@ class Subscriber:
             return None
         chunk = b"".join(self.buffer)
         self.buffer.clear()
+        self.size = 0
         return chunk
 
 
@@ -87,11 +135,11 @@ class FanoutStats:
 
 
 class Fanout:
-    def __init__(self, store: Store, reader: Redis, ring_size: int, buffer_limit: int) -> None:
+    def __init__(self, store: Store, reader: Redis, settings: Settings) -> None:
         self.store = store
         self.reader = reader
-        self.ring_size = ring_size
-        self.buffer_limit = buffer_limit
+        self.settings = settings
+        self.ring_size = settings.ring_size
         self.stats = FanoutStats()
         self.ready = asyncio.Event()
         self.channels: dict[str, Channel] = {}
@@ -102,27 +150,48 @@ class Fanout:
         # The ring covers every public event with an id above `floor`.
         self.floor: EventId = (0, 0)
         self._ring_ids: list[EventId] = []
-        self._ring: list[tuple[str, bytes]] = []
+        self._ring: list[tuple[str, Frame]] = []
         self._ring_start = 0
-        self._reset_cache: dict[str, tuple[EventId, bytes]] = {}
+        self._reset_cache: dict[str, tuple[EventId, Frame]] = {}
         self._by_channel: dict[str, set[Subscriber]] = {}
         self._everything: set[Subscriber] = set()
         self._count = 0
         self._task: asyncio.Task[None] | None = None
+        self._pinger: asyncio.Task[None] | None = None
+        self._resumes: set[asyncio.Task[None]] = set()
 
     # Life cycle
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ticker-fanout")
+        self._pinger = asyncio.create_task(self._ping_forever(), name="ticker-ping")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        for task in (self._task, self._pinger, *self._resumes):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        # Ask every client to come back after a random delay: no reconnect storm.
+        for sub in self.subscribers():
+            sub.close(farewell_retry_ms(self.settings.retry_ms))
         await self.reader.aclose()
+
+    def run_soon(self, resuming: Coroutine[None, None, None]) -> None:
+        """Run a resume from Redis in the background, keeping a reference to its task."""
+        task = asyncio.create_task(resuming)
+        self._resumes.add(task)
+        task.add_done_callback(self._resumes.discard)
+
+    def subscribers(self) -> set[Subscriber]:
+        return set(self._everything).union(*self._by_channel.values())
+
+    async def _ping_forever(self) -> None:
+        # One timer for every subscriber, instead of one task per connection.
+        while True:
+            await asyncio.sleep(self.settings.ping_seconds)
+            for sub in self.subscribers():
+                self._safely(sub, sub.ping)
 
     @property
     def subscriber_count(self) -> int:
@@ -130,19 +199,20 @@ class Fanout:
 
     async def _run(self) -> None:
         backoff = 0.1
+        resync = False
         while True:
             try:
                 if not self.ready.is_set():
                     self._load(await self.store.load(self.ring_size + 1))
                     self.ready.set()
                     log.info("fan-out ready at %s, %d channels", self.head_id, len(self.channels))
-                elif parse_event_id(head := await self.store.head()) < self.head:
-                    # Redis came back without the events we had read: it lost data.
-                    log.warning(
-                        "Redis log is behind this process (%s < %s): resyncing", head, self.head_id
-                    )
+                elif resync or parse_event_id(await self.store.head()) < self.head:
+                    # Redis came back without the events we had read (it lost data),
+                    # or applying an event failed: rebuild from Redis, reset everyone.
+                    log.warning("resyncing the stream state from Redis (at %s)", self.head_id)
                     self._load(await self.store.load(self.ring_size + 1))
                     self._reset_everyone()
+                    resync = False
                 backoff = 0.1
                 await self._follow()
             except asyncio.CancelledError:
@@ -150,6 +220,12 @@ class Fanout:
             except (RedisError, OSError) as exc:
                 self.stats.reconnects += 1
                 log.warning("stream reader lost Redis (%s); retrying in %.1f s", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+            except Exception:
+                # A bug must not silently stop every stream of the process.
+                log.exception("stream reader failed; resyncing in %.1f s", backoff)
+                resync = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
@@ -213,23 +289,28 @@ class Fanout:
         self.stats.by_type[entry.type] = self.stats.by_type.get(entry.type, 0) + 1
         self._deliver(eid, channel, frame)
 
-    def _deliver(self, eid: EventId, channel: str, frame: bytes) -> None:
+    def _deliver(self, eid: EventId, channel: str, frame: Frame) -> None:
+        # The hot loop: the same bytes go to every matching subscriber.
         delivered = 0
+        failed: list[Subscriber] = []
         for group in (self._by_channel.get(channel, ()), self._everything):
             for sub in group:
                 if sub.after is not None:
                     if eid <= sub.after:
                         continue
                     sub.after = None
-                was_dropped = sub.dropped
-                sub.push(frame)
-                if sub.dropped and not was_dropped:
-                    self.stats.dropped += 1
+                try:
+                    sub.push(frame)
+                except Exception:  # one broken connection must not stop the others
+                    log.exception("dropping a subscriber that failed to take a frame")
+                    failed.append(sub)
                 delivered += 1
+        for sub in failed:
+            self.unsubscribe(sub)
         self.stats.deliveries += delivered
 
     @staticmethod
-    def frame(entry: LogEntry) -> bytes:
+    def frame(entry: LogEntry) -> Frame:
         if entry.type in ("publish", "update"):
             # Stored items leave out their id (it is the hash field); put it first.
             data = f'{{"id":"{entry.item}",{entry.data[1:]}'
@@ -237,7 +318,7 @@ class Fanout:
             data = entry.data
         return event_frame(entry.id, entry.type, data)
 
-    def _ring_append(self, eid: EventId, channel: str, frame: bytes) -> None:
+    def _ring_append(self, eid: EventId, channel: str, frame: Frame) -> None:
         self._ring_ids.append(eid)
         self._ring.append((channel, frame))
         if len(self._ring_ids) - self._ring_start > self.ring_size:
@@ -260,7 +341,7 @@ class Fanout:
             "items": items[:limit],
         }
 
-    def reset_frame(self, channel: str) -> bytes:
+    def reset_frame(self, channel: str) -> Frame:
         """The `reset` event of a channel at the current head, shared until the head moves.
 
         Its id is the head, so a client that reconnects with it resumes exactly here."""
@@ -273,29 +354,41 @@ class Fanout:
 
     # Subscribers
 
-    async def subscribe(self, channels: frozenset[str] | None, after: EventId | None) -> Subscriber:
-        """A new subscriber, its buffer already holding what it must see first:
-        a `reset` per channel, or the events after `after`, in order."""
-        sub = Subscriber(channels, self.buffer_limit)
-        wanted = sorted(self.channels) if channels is None else sorted(channels)
+    def subscribe(
+        self, sub: Subscriber, after: EventId | None
+    ) -> Coroutine[None, None, None] | None:
+        """Register `sub` and send it what it must see first: a `reset` per channel,
+        or the events after `after`, in order. Then it receives every event live.
+
+        Served from memory at once, with no task and no await, except a resume older
+        than the ring: that returns a coroutine reading Redis, for the caller to run.
+        """
+        wanted = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
         if after is None or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS:
             self._add(sub)
-            self._push_resets(sub, wanted)
-            return sub
-        if after > self.head:
+            self.stats.resets += 1
+            sub.write_many([self.reset_frame(channel) for channel in wanted])
+        elif after > self.head:
             # Another process is ahead of us; skip what the client has, as it arrives.
             sub.after = after
             self._add(sub)
             self.stats.resumes_memory += 1
-            return sub
-        if after >= self.floor:
+        elif after >= self.floor:
             self._add(sub)
-            for frame in self._ring_after(after, channels):
-                sub.buffer.append(frame)
             self.stats.resumes_memory += 1
-            return sub
-        await self._resume_from_redis(sub, wanted, after)
-        return sub
+            frames = self._ring_after(after, sub.channels)
+            if frames:
+                sub.write_many(frames)
+        else:
+            return self._resume_from_redis(sub, wanted, after)
+        return None
+
+    def _safely(self, sub: Subscriber, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except Exception:
+            log.exception("dropping a subscriber that failed")
+            self.unsubscribe(sub)
 
     def _add(self, sub: Subscriber) -> None:
         self._count += 1
@@ -306,23 +399,22 @@ class Fanout:
                 self._by_channel.setdefault(channel, set()).add(sub)
 
     def unsubscribe(self, sub: Subscriber) -> None:
-        self._count -= 1
         if sub.channels is None:
-            self._everything.discard(sub)
+            if sub in self._everything:
+                self._everything.discard(sub)
+                self._count -= 1
             return
+        removed = False
         for channel in sub.channels:
             group = self._by_channel.get(channel)
-            if group is not None:
+            if group is not None and sub in group:
+                removed = True
                 group.discard(sub)
                 if not group:
                     del self._by_channel[channel]
+        self._count -= removed
 
-    def _push_resets(self, sub: Subscriber, channels: Iterable[str]) -> None:
-        for channel in channels:
-            sub.buffer.append(self.reset_frame(channel))
-        self.stats.resets += 1
-
-    def _ring_after(self, after: EventId, channels: frozenset[str] | None) -> list[bytes]:
+    def _ring_after(self, after: EventId, channels: frozenset[str] | None) -> list[Frame]:
         start = bisect.bisect_right(self._ring_ids, after, lo=self._ring_start)
         ring = self._ring[start:]
         if channels is None:
@@ -332,24 +424,26 @@ class Fanout:
     async def _resume_from_redis(self, sub: Subscriber, wanted: list[str], after: EventId) -> None:
         """A resume older than the ring: read (after, head] from the log.
 
-        The subscriber is registered first, so live events buffer behind what we
-        read; the reset frames and channel positions are taken at the same head
-        before awaiting, so the replay and the live events join without a gap.
+        The subscriber is registered first with its frames held back, so live
+        events queue behind what we read; the reset frames and channel positions
+        are taken at the same head before awaiting, so replay and live join
+        without a gap or an overlap.
         """
         head, head_id = self.head, self.head_id
         resets = {channel: self.reset_frame(channel) for channel in wanted}
         last_at_head = {channel: self.last.get(channel, "0-0") for channel in wanted}
+        sub.held = []
         self._add(sub)
         after_id = format_event_id(after)
         try:
             trimmed, entries = await self.store.read_range(after_id, head_id)
         except (RedisError, OSError) as exc:
             log.warning("cannot read the log to resume from %s (%s): sending resets", after_id, exc)
-            sub.buffer.extendleft(reversed(list(resets.values())))
             self.stats.resets += 1
+            sub.release(list(resets.values()))
             return
         self.stats.resumes_redis += 1
-        frames: list[bytes] = []
+        frames: list[Frame] = []
         reset_channels: set[str] = set()
         if after < parse_event_id(trimmed):
             # Events after `after` may be gone. A channel with no event since `after`
@@ -364,13 +458,10 @@ class Fanout:
             if sub.channels is None or entry.channel in sub.channels:
                 if parse_event_id(entry.id) <= head:
                     frames.append(self.frame(entry))
-        sub.buffer.extendleft(reversed(frames))
-        if frames:
-            sub.wakeup.set()
+        sub.release(frames)
 
     def _reset_everyone(self) -> None:
-        subs = set(self._everything).union(*self._by_channel.values())
-        for sub in subs:
+        for sub in self.subscribers():
             channels = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
             for channel in channels:
                 sub.push(self.reset_frame(channel))

@@ -30,6 +30,7 @@ async def readyz(request: Request) -> Response:
             "redis": "ok",
             "stream": "ready" if svc.fanout.ready.is_set() else "starting",
             "subscribers": svc.fanout.subscriber_count,
+            "direct_subscribers": sum(s.direct for s in svc.fanout.subscribers()),
         }
     )
 

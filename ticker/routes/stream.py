@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker.fanout import Fanout
+from ticker.fanout import Fanout, QueueSubscriber
 from ticker.model import CHANNEL_ID, EventId, parse_event_id
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, services
@@ -28,13 +28,18 @@ async def stream(request: Request) -> Response:
             headers={"Retry-After": "2"},
         )
     channels = await _channels(request, fanout)
-    after = _last_event_id(request)
+    after = parse_last_event_id(
+        request.headers.get("last-event-id"), request.query_params.get("last_event_id")
+    )
     settings = svc.settings
 
     async def frames() -> AsyncIterator[bytes]:
         # Subscribing here, inside the body, ties the subscription to the response's
         # life: the `finally` runs however the connection ends.
-        sub = await fanout.subscribe(channels, after)
+        sub = QueueSubscriber(channels, settings.subscriber_buffer)
+        resuming = fanout.subscribe(sub, after)
+        if resuming is not None:
+            await resuming
         try:
             yield retry_frame(settings.retry_ms)
             while True:
@@ -68,30 +73,21 @@ async def preflight(request: Request) -> Response:
     )
 
 
-async def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
-    raw = request.query_params.get("channels")
+def parse_channels(raw: str | None) -> frozenset[str] | None:
+    """The `channels` parameter: None for every channel; 400 for a malformed id."""
     if raw is None or raw.strip() == "":
         return None
     names = [name.strip() for name in raw.split(",") if name.strip()]
     bad = [name for name in names if not CHANNEL_ID.match(name)]
     if bad:
         raise Problem(400, f"'{bad[0]}' is not a channel id (lower-case letters, digits, dashes).")
-    # A channel made a moment ago may not have reached this process's reader yet:
-    # ask Redis about names the fan-out does not know (rare, so not a per-reader cost).
-    unknown = [
-        name
-        for name in names
-        if name not in fanout.channels and await services(request).store.get_channel(name) is None
-    ]
-    if unknown:
-        raise Problem(404, f"There is no channel '{unknown[0]}'. GET /api/v1/channels lists them.")
     return frozenset(names)
 
 
-def _last_event_id(request: Request) -> EventId | None:
-    raw = request.headers.get("last-event-id")
-    if raw is None or raw.strip() == "":
-        raw = request.query_params.get("last_event_id")
+def parse_last_event_id(header: str | None, query: str | None) -> EventId | None:
+    """Where to resume: the Last-Event-ID header (a reconnecting EventSource), else the
+    `last_event_id` parameter (a first connection); 400 when malformed."""
+    raw = header if header is not None and header.strip() else query
     if raw is None or raw.strip() == "":
         return None
     try:
@@ -103,6 +99,21 @@ def _last_event_id(request: Request) -> EventId | None:
             "'1764451860000-0' (<milliseconds>-<sequence>), as sent in the stream's id: lines.",
             title="Malformed event id",
         ) from None
+
+
+async def _channels(request: Request, fanout: Fanout) -> frozenset[str] | None:
+    names = parse_channels(request.query_params.get("channels"))
+    if names is None:
+        return None
+    # A channel made a moment ago may not have reached this process's reader yet:
+    # ask Redis about names the fan-out does not know (rare, so not a per-reader cost).
+    store = services(request).store
+    unknown = [
+        n for n in sorted(names) if n not in fanout.channels and not await store.get_channel(n)
+    ]
+    if unknown:
+        raise Problem(404, f"There is no channel '{unknown[0]}'. GET /api/v1/channels lists them.")
+    return names
 
 
 routes = [

@@ -36,7 +36,8 @@ def test_flags_override_environment() -> None:
     [
         ({"TICKER_PORT": "eighty"}, "TICKER_PORT must be a number"),
         ({"TICKER_PING_SECONDS": "20"}, "TICKER_PING_SECONDS"),
-        ({"TICKER_RETENTION_SECONDS": "10"}, "TICKER_RETENTION_SECONDS"),
+        ({"TICKER_RETENTION_SECONDS": "0"}, "TICKER_RETENTION_SECONDS"),
+        ({"TICKER_STREAM_FAST_PATH": "maybe"}, "true or false"),
         ({"TICKER_WORKERS": "0"}, "TICKER_WORKERS"),
     ],
 )

@@ -118,8 +118,8 @@ class Settings:
             raise ConfigError("TICKER_PING_SECONDS must be above 0 and at most 15.")
         if self.ring_size < 1 or self.subscriber_buffer < 1:
             raise ConfigError("TICKER_RING_SIZE and TICKER_SUBSCRIBER_BUFFER must be at least 1.")
-        if self.retention_seconds < 60:
-            raise ConfigError("TICKER_RETENTION_SECONDS must be at least 60.")
+        if self.retention_seconds < 1:
+            raise ConfigError("TICKER_RETENTION_SECONDS must be at least 1.")
         if self.workers < 1:
             raise ConfigError("TICKER_WORKERS must be at least 1.")
 

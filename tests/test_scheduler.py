@@ -1,0 +1,54 @@
+"""The scheduler's jobs on a real server: the log is trimmed to its retention, exactly,
+and a resume from before the trim gets a fresh snapshot (issue 2)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support import RedisServer, TickerServer, cli, make_token, open_stream
+
+
+@pytest.fixture
+def short_retention(redis_server: RedisServer) -> Iterator[TickerServer]:
+    ticker = TickerServer(
+        redis_server.url,
+        TICKER_RETENTION_SECONDS="2",
+        TICKER_TRIM_INTERVAL="0.2",
+        TICKER_RING_SIZE="1",
+    ).start()
+    yield ticker
+    ticker.stop()
+
+
+async def test_log_is_trimmed_to_its_retention(
+    redis_server: RedisServer, short_retention: TickerServer
+) -> None:
+    cli(redis_server.url, "channel", "add", "trimmed")
+    token = make_token(redis_server.url, "trim")
+    client = redis_server.client()
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as api:
+        url = f"{short_retention.base}/api/v1/channels/trimmed/items"
+        old = [(await api.post(url, json={"text": f"قديم {n}"})).json()["id"] for n in range(3)]
+        await asyncio.sleep(2.5)
+        new = (await api.post(url, json={"text": "جديد"})).json()["id"]
+    entries = [eid for eid, _ in client.xrange("ticker:log")]
+    assert not set(old) & set(entries), "entries older than the retention are gone"
+    assert new in entries, "newer entries stay"
+    trimmed = client.get("ticker:log:trimmed")
+    assert tuple(map(int, trimmed.split("-"))) >= tuple(map(int, old[-1].split("-")))
+    # The items themselves live on: retention is about the log, not the snapshot.
+    async with httpx.AsyncClient() as client_http:
+        response = await client_http.get(f"{short_retention.base}/api/v1/channels/trimmed/items")
+    snapshot = response.json()
+    assert [i["id"] for i in snapshot["items"]] == [new, *old[::-1]]
+    # A resume from before the trim (and older than the one-event ring) gets a reset.
+    async with open_stream(
+        short_retention.base, {"channels": "trimmed"}, headers={"Last-Event-ID": old[0]}
+    ) as s:
+        reset = await s.next()
+        assert reset.event == "reset"
+        assert [i["id"] for i in reset.data["items"]] == [new, *old[::-1]]

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, desk, embed, ops, stream
+from ticker.routes import api, desk, embed, feeds, ops, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
 from ticker.store import Store, api_client, reader_client
@@ -57,7 +57,14 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
 
     return Starlette(
-        routes=[*api.routes, *stream.routes, *embed.routes, *desk.routes, *ops.routes],
+        routes=[
+            *api.routes,
+            *stream.routes,
+            *embed.routes,
+            *feeds.routes,
+            *desk.routes,
+            *ops.routes,
+        ],
         lifespan=lifespan,
         exception_handlers={
             Problem: _problem,

@@ -10,9 +10,11 @@ from typing import Any
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticker import metrics
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
 from ticker.problems import Problem, redis_unavailable
@@ -64,8 +66,10 @@ def create_app(settings: Settings) -> Starlette:
             *feeds.routes,
             *desk.routes,
             *ops.routes,
+            *metrics.routes,
         ],
         lifespan=lifespan,
+        middleware=[Middleware(metrics.RequestMetrics)],
         exception_handlers={
             Problem: _problem,
             HTTPException: _http_error,
@@ -104,4 +108,5 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _redis_error(request: Request, exc: Exception) -> Response:
     log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
+    metrics.redis_errors.labels("api").inc()
     return redis_unavailable().response()

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         asyncio.run(_bootstrap(url, settings))
         os.environ.update(settings.to_env())
         os.environ["REDIS_URL"] = url
+        if settings.workers > 1:
+            _prepare_multiprocess_metrics()
         base = f"http://{settings.host}:{settings.port}"
         print(
             f"Ticker on {base}  (stream {base}/api/v1/stream, API {base}/api/v1/channels)",
@@ -208,6 +211,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+def _prepare_multiprocess_metrics() -> None:
+    """Workers write their metrics to files in one fresh folder; /metrics sums them."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder is None:
+        folder = tempfile.mkdtemp(prefix="ticker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    for stale in Path(folder).glob("*.db"):
+        stale.unlink()
 
 
 async def _bootstrap(url: str, settings: Settings) -> None:

@@ -19,12 +19,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from ticker import metrics
 from ticker.config import Settings
 from ticker.model import Channel, EventId, format_event_id, parse_event_id
 from ticker.sse import Frame, event_frame, farewell_retry_ms
@@ -101,6 +101,7 @@ class QueueSubscriber(Subscriber):
         if self.size > self.limit:
             self.dropped = True
             self.buffer.clear()
+            metrics.dropped.inc()
         self.wakeup.set()
 
     def write_many(self, frames: list[Frame]) -> None:
@@ -122,25 +123,12 @@ class QueueSubscriber(Subscriber):
         return chunk
 
 
-@dataclass
-class FanoutStats:
-    events: int = 0
-    deliveries: int = 0
-    dropped: int = 0
-    resumes_memory: int = 0
-    resumes_redis: int = 0
-    resets: int = 0
-    reconnects: int = 0
-    by_type: dict[str, int] = field(default_factory=dict)
-
-
 class Fanout:
     def __init__(self, store: Store, reader: Redis, settings: Settings) -> None:
         self.store = store
         self.reader = reader
         self.settings = settings
         self.ring_size = settings.ring_size
-        self.stats = FanoutStats()
         self.ready = asyncio.Event()
         self.channels: dict[str, Channel] = {}
         self.items: dict[str, dict[str, dict[str, Any]]] = {}
@@ -218,7 +206,8 @@ class Fanout:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                self.stats.reconnects += 1
+                metrics.reader_reconnects.inc()
+                metrics.redis_errors.labels("stream-reader").inc()
                 log.warning("stream reader lost Redis (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
@@ -285,8 +274,7 @@ class Fanout:
         self.last[channel] = entry.id
         frame = self.frame(entry)
         self._ring_append(eid, channel, frame)
-        self.stats.events += 1
-        self.stats.by_type[entry.type] = self.stats.by_type.get(entry.type, 0) + 1
+        metrics.events.labels(entry.type).inc()
         self._deliver(eid, channel, frame)
 
     def _deliver(self, eid: EventId, channel: str, frame: Frame) -> None:
@@ -307,7 +295,7 @@ class Fanout:
                 delivered += 1
         for sub in failed:
             self.unsubscribe(sub)
-        self.stats.deliveries += delivered
+        metrics.delivered(eid[0], delivered)
 
     @staticmethod
     def frame(entry: LogEntry) -> Frame:
@@ -366,16 +354,16 @@ class Fanout:
         wanted = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
         if after is None or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS:
             self._add(sub)
-            self.stats.resets += 1
+            metrics.resets.inc()
             sub.write_many([self.reset_frame(channel) for channel in wanted])
         elif after > self.head:
             # Another process is ahead of us; skip what the client has, as it arrives.
             sub.after = after
             self._add(sub)
-            self.stats.resumes_memory += 1
+            metrics.resumes.labels("memory").inc()
         elif after >= self.floor:
             self._add(sub)
-            self.stats.resumes_memory += 1
+            metrics.resumes.labels("memory").inc()
             frames = self._ring_after(after, sub.channels)
             if frames:
                 sub.write_many(frames)
@@ -392,6 +380,8 @@ class Fanout:
 
     def _add(self, sub: Subscriber) -> None:
         self._count += 1
+        for label in sub.channels or ("*",):
+            metrics.subscribers.labels(label).inc()
         if sub.channels is None:
             self._everything.add(sub)
         else:
@@ -403,6 +393,7 @@ class Fanout:
             if sub in self._everything:
                 self._everything.discard(sub)
                 self._count -= 1
+                metrics.subscribers.labels("*").dec()
             return
         removed = False
         for channel in sub.channels:
@@ -410,6 +401,7 @@ class Fanout:
             if group is not None and sub in group:
                 removed = True
                 group.discard(sub)
+                metrics.subscribers.labels(channel).dec()
                 if not group:
                     del self._by_channel[channel]
         self._count -= removed
@@ -439,10 +431,10 @@ class Fanout:
             trimmed, entries = await self.store.read_range(after_id, head_id)
         except (RedisError, OSError) as exc:
             log.warning("cannot read the log to resume from %s (%s): sending resets", after_id, exc)
-            self.stats.resets += 1
+            metrics.resets.inc()
             sub.release(list(resets.values()))
             return
-        self.stats.resumes_redis += 1
+        metrics.resumes.labels("redis").inc()
         frames: list[Frame] = []
         reset_channels: set[str] = set()
         if after < parse_event_id(trimmed):
@@ -451,7 +443,7 @@ class Fanout:
             reset_channels = {c for c in wanted if parse_event_id(last_at_head[c]) > after}
             frames.extend(resets[c] for c in sorted(reset_channels))
             if reset_channels:
-                self.stats.resets += 1
+                metrics.resets.inc()
         for entry in entries:
             if entry.type not in PUBLIC_TYPES or entry.channel in reset_channels:
                 continue

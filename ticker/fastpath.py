@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ticker import metrics
 from ticker.fanout import Fanout, Subscriber
 from ticker.problems import Problem
 from ticker.routes.stream import parse_channels, parse_last_event_id
@@ -89,7 +90,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
 
     def drop(self) -> None:
         self.dropped = True
-        self.fanout.stats.dropped += 1
+        metrics.dropped.inc()
         self.transport.abort()  # its client resumes from the last event it got
 
     def close(self, retry_ms: int) -> None:

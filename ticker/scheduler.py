@@ -10,25 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 
+from ticker import metrics
 from ticker.store import Store
 
 log = logging.getLogger("ticker.scheduler")
 
 EXPIRE_BATCH = 500
-
-
-@dataclass
-class SchedulerStats:
-    expire_runs: int = 0
-    trim_runs: int = 0
-    expired: int = 0
-    trimmed: int = 0
-    errors: int = 0
 
 
 class Scheduler:
@@ -39,7 +30,6 @@ class Scheduler:
         self.expire_every = expire_every
         self.trim_every = trim_every
         self.retention_seconds = retention_seconds
-        self.stats = SchedulerStats()
         self._scheduler = AsyncIOScheduler()
 
     def start(self) -> None:
@@ -53,7 +43,7 @@ class Scheduler:
 
     async def expire(self) -> int:
         """Expire every item whose time has passed, in batches; returns how many."""
-        self.stats.expire_runs += 1
+        metrics.scheduler_runs.labels("expire").inc()
         total = 0
         try:
             while True:
@@ -62,22 +52,21 @@ class Scheduler:
                 if len(done) < EXPIRE_BATCH:
                     break
         except RedisError as exc:
-            self.stats.errors += 1
+            metrics.redis_errors.labels("scheduler").inc()
             log.warning(
                 "expiry skipped: Redis unavailable (%s); next run in %.0f s", exc, self.expire_every
             )
-        self.stats.expired += total
+        metrics.expired.inc(total)
         return total
 
     async def trim(self) -> int:
         """Drop log entries older than the retention, exactly (MINID, not approximate)."""
-        self.stats.trim_runs += 1
+        metrics.scheduler_runs.labels("trim").inc()
         min_ms = int(time.time() * 1000) - self.retention_seconds * 1000
         try:
             removed = await self.store.trim(min_ms)
         except RedisError as exc:
-            self.stats.errors += 1
+            metrics.redis_errors.labels("scheduler").inc()
             log.warning("log trim skipped: Redis unavailable (%s)", exc)
             return 0
-        self.stats.trimmed += removed
         return removed

@@ -1,0 +1,108 @@
+"""Prometheus metrics (prometheus-client), correct with several worker processes.
+
+With `ticker serve --workers N` (N > 1), `PROMETHEUS_MULTIPROC_DIR` is set before
+any worker starts, so every worker writes its samples to files there and
+`/metrics` sums them over all workers (prometheus-client's multiprocess mode);
+the subscriber gauges add up the live processes only. With one process the
+ordinary registry is used.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import REGISTRY
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+subscribers = Gauge(
+    "ticker_subscribers",
+    "Open event streams, by channel filter ('*' for every channel).",
+    ["channel"],
+    multiprocess_mode="livesum",
+)
+events = Counter("ticker_events_total", "Events read from the log, by type.", ["type"])
+deliveries = Counter("ticker_deliveries_total", "Frames handed to subscribers.")
+delivery_lag = Histogram(
+    "ticker_delivery_lag_seconds",
+    "From an event's creation in Redis to its fan-out in this process.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
+resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
+resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
+redis_errors = Counter(
+    "ticker_redis_errors_total", "Redis errors, by component.", ["component"]
+)
+reader_reconnects = Counter(
+    "ticker_stream_reader_reconnects_total", "Times the stream reader reconnected to Redis."
+)
+scheduler_runs = Counter("ticker_scheduler_runs_total", "Scheduler job runs.", ["job"])
+expired = Counter("ticker_items_expired_total", "Items expired by the scheduler.")
+http_requests = Counter(
+    "ticker_http_requests_total",
+    "HTTP requests answered through the app, by route, method and status.",
+    ["route", "method", "status"],
+)
+http_duration = Histogram(
+    "ticker_http_request_duration_seconds",
+    "Time to answer HTTP requests (streams: time to the response head).",
+    ["route"],
+)
+
+
+def delivered(event_id_ms: int, count: int) -> None:
+    deliveries.inc(count)
+    delivery_lag.observe(max(0.0, time.time() - event_id_ms / 1000))
+
+
+async def metrics(request: Request) -> Response:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class RequestMetrics:
+    """Counts every request by its route template (never the raw path: ids would
+    make the label set unbounded)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_count(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                route = scope.get("route")
+                name = getattr(route, "path", "unmatched")
+                http_duration.labels(name).observe(time.perf_counter() - started)
+                http_requests.labels(name, scope["method"], str(status)).inc()
+            await send(message)
+
+        await self.app(scope, receive, send_and_count)
+
+
+routes = [Route("/metrics", metrics, methods=["GET"])]
+

@@ -111,9 +111,48 @@ def test_text_is_normalised(api: httpx.Client, channel: str) -> None:
         assert chr(cp) not in item["text"]
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (
+            "https://news.example/أخبار?q=عاجل",
+            "https://news.example/%D8%A3%D8%AE%D8%A8%D8%A7%D8%B1?q=%D8%B9%D8%A7%D8%AC%D9%84",
+        ),
+        ("https://مثال.إختبار/a", "https://xn--mgbh0fb.xn--kgbechtv/a"),
+        ("HTTPS://News.Example/a`b%zz", "https://news.example/a%60b%25zz"),
+        ("https://news.example/a%20b", "https://news.example/a%20b"),
+        ("", None),
+    ],
+)
+def test_links_become_valid_uris(
+    api: httpx.Client, channel: str, given: str, stored: str | None
+) -> None:
+    assert post(api, channel, {"text": "رابط", "url": given}).json()["url"] == stored
+
+
+@pytest.mark.parametrize("url", ["https://user:pw@news.example/", "http://e.com:99999/"])
+def test_bad_links_are_refused(api: httpx.Client, channel: str, url: str) -> None:
+    assert fields(problem(post(api, channel, {"text": "x", "url": url}), 422)) == {"url"}
+
+
 def test_html_is_kept_as_plain_text(api: httpx.Client, channel: str) -> None:
     text = "<img src=x onerror=alert(1)>"
     assert post(api, channel, {"text": text}).json()["text"] == text
+
+
+def test_ttl_may_be_a_whole_number_written_as_a_float(api: httpx.Client, channel: str) -> None:
+    item = post(api, channel, {"text": "x", "ttl_seconds": 600.0}).json()
+    created = time.strptime(item["created_at"], "%Y-%m-%dT%H:%M:%SZ")
+    expires = time.strptime(item["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert time.mktime(expires) - time.mktime(created) == 600
+
+
+def test_405_lists_every_method_of_the_path(server: TickerServer, channel: str) -> None:
+    r = httpx.put(f"{server.base}/api/v1/channels/{channel}/items")
+    assert r.status_code == 405
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
+    r = httpx.put(f"{server.base}/api/v1/channels/{channel}/items/1-0")
+    assert set(r.headers["allow"].replace(" ", "").split(",")) == {"PATCH", "DELETE"}
 
 
 def test_text_of_280_characters_is_accepted(api: httpx.Client, channel: str) -> None:
@@ -139,6 +178,7 @@ def test_text_of_280_characters_is_accepted(api: httpx.Client, channel: str) -> 
         ({"text": "x", "ttl_seconds": 59}, {"ttl_seconds"}),
         ({"text": "x", "ttl_seconds": 604801}, {"ttl_seconds"}),
         ({"text": "x", "ttl_seconds": "600"}, {"ttl_seconds"}),
+        ({"text": "x", "ttl_seconds": 600.5}, {"ttl_seconds"}),
         ({"text": "x", "ttl_seconds": True}, {"ttl_seconds"}),
         ({"text": "x", "priority": "high"}, {"priority"}),
         ({"text": "x", "author": "me"}, {"author"}),

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticker import metrics
+from ticker import metrics, openapi
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
 from ticker.problems import Problem, redis_unavailable
@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             *desk.routes,
             *ops.routes,
             *metrics.routes,
+            *openapi.routes,
         ],
         lifespan=lifespan,
         middleware=[Middleware(metrics.RequestMetrics)],

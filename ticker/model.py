@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TEXT_MAX = 280
@@ -92,6 +92,12 @@ def check_text(value: Any, field: str = "text") -> str:
 
 
 def check_url(value: Any) -> str | None:
+    """An absolute http(s) URL, normalised to a valid URI (RFC 3986).
+
+    Arabic news links are often IRIs (`https://example.com/أخبار`): non-ASCII
+    characters are percent-encoded and an international host name becomes its
+    punycode form, so every client gets a link that works as is.
+    """
     if value is None:
         return None
     if not isinstance(value, str):
@@ -99,17 +105,43 @@ def check_url(value: Any) -> str | None:
     url = value.strip()
     if url == "":
         return None
-    if len(url) > URL_MAX:
-        raise FieldError("url", f"must be at most {URL_MAX} characters")
     if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
         raise FieldError("url", "must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
     except ValueError:
         raise FieldError("url", "is not a valid URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not host:
         raise FieldError("url", "must be an absolute http:// or https:// URL")
-    return url
+    if "@" in parts.netloc:
+        raise FieldError("url", "must not contain a user name or password")
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise FieldError("url", f"has an invalid host name {host!r}") from None
+    if ":" in ascii_host:  # an IPv6 literal keeps its brackets
+        ascii_host = f"[{ascii_host}]"
+    netloc = ascii_host if port is None else f"{ascii_host}:{port}"
+    normal = urlunsplit(
+        (
+            parts.scheme.lower(),
+            netloc,
+            _uri_part(parts.path),
+            _uri_part(parts.query),
+            _uri_part(parts.fragment),
+        )
+    )
+    if len(normal) > URL_MAX:
+        raise FieldError("url", f"must be at most {URL_MAX} characters (once encoded)")
+    return normal
+
+
+def _uri_part(text: str) -> str:
+    """Percent-encode what a URI may not contain; keep what is already encoded."""
+    quoted = quote(text, safe="/?#[]@!$&'()*+,;=:-._~%")
+    return re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", quoted)
 
 
 def check_priority(value: Any) -> str:
@@ -119,6 +151,9 @@ def check_priority(value: Any) -> str:
 
 
 def check_ttl(value: Any) -> int:
+    # JSON has one number type: 600.0 is the whole number 600 (as JSON Schema says).
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise FieldError("ttl_seconds", "must be a whole number of seconds")
     if not TTL_MIN <= value <= TTL_MAX:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -153,10 +154,28 @@ async def _has_body(request: Request) -> bool:
     return "chunked" in request.headers.get("transfer-encoding", "")
 
 
+def by_method(
+    **handlers: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """One route per path, so that a 405 lists every method of the path in `Allow`."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "get" if request.method == "HEAD" else request.method.lower()
+        return await handlers[method](request)
+
+    return endpoint
+
+
 routes = [
     Route("/api/v1/channels", list_channels, methods=["GET"]),
-    Route("/api/v1/channels/{channel}/items", list_items, methods=["GET"]),
-    Route("/api/v1/channels/{channel}/items", publish_item, methods=["POST"]),
-    Route("/api/v1/channels/{channel}/items/{item_id}", correct_item, methods=["PATCH"]),
-    Route("/api/v1/channels/{channel}/items/{item_id}", retract_item, methods=["DELETE"]),
+    Route(
+        "/api/v1/channels/{channel}/items",
+        by_method(get=list_items, post=publish_item),
+        methods=["GET", "POST"],
+    ),
+    Route(
+        "/api/v1/channels/{channel}/items/{item_id}",
+        by_method(patch=correct_item, delete=retract_item),
+        methods=["PATCH", "DELETE"],
+    ),
 ]

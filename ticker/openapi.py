@@ -1,0 +1,356 @@
+"""The OpenAPI 3.1 description of the public and publishing API (`/api/v1/openapi.json`).
+
+Written out by hand from docs/api.md, the contract; tests/test_openapi.py checks
+that every route of the app is in it and fuzzes the API against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ticker.model import PRIORITIES, REASON_MAX, TEXT_MAX, TTL_MAX, TTL_MIN, URL_MAX
+
+EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$", "example": "1764451860000-0"}
+CHANNEL_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$", "example": "lebanon"}
+TIME = {"type": "string", "format": "date-time", "example": "2026-11-29T21:31:00Z"}
+# What the API accepts as a link: an absolute http(s) URL, or "" / null for none.
+URL_IN = {
+    "anyOf": [
+        {
+            "type": "string",
+            "maxLength": URL_MAX,
+            "pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+            r"(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$",
+        },
+        {"type": "string", "maxLength": 0},
+        {"type": "null"},
+    ]
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _ref("Problem")}},
+    }
+
+
+def _json(schema: dict[str, Any], description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": schema}},
+        **extra,
+    }
+
+
+UNAVAILABLE = _problem("Redis is unreachable; retry after the Retry-After header's seconds.")
+CHANNEL_PARAM = {"name": "channel", "in": "path", "required": True, "schema": CHANNEL_ID}
+ITEM_PARAM = {"name": "item_id", "in": "path", "required": True, "schema": EVENT_ID}
+PUBLISHING_ERRORS = {
+    "400": _problem("Malformed JSON."),
+    "401": _problem("No or bad credentials."),
+    "403": _problem("The token may not publish on this channel (or a desk CSRF failure)."),
+    "404": _problem("Unknown channel or item."),
+    "413": _problem("Body over 16 KiB."),
+    "422": _problem("Invalid fields; `errors` names each."),
+    "503": UNAVAILABLE,
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Item": {
+        "type": "object",
+        "required": [
+            "id",
+            "channel",
+            "text",
+            "url",
+            "priority",
+            "created_at",
+            "updated_at",
+            "expires_at",
+        ],
+        "additionalProperties": False,
+        "properties": {
+            "id": EVENT_ID,
+            "channel": CHANNEL_ID,
+            "text": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
+            "url": {"type": ["string", "null"], "format": "uri", "maxLength": URL_MAX},
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "created_at": TIME,
+            "updated_at": TIME,
+            "expires_at": TIME,
+        },
+    },
+    "NewItem": {
+        "type": "object",
+        "required": ["text"],
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
+            "url": URL_IN,
+            "priority": {"type": "string", "enum": list(PRIORITIES), "default": "urgent"},
+            "ttl_seconds": {"type": "integer", "minimum": TTL_MIN, "maximum": TTL_MAX},
+        },
+    },
+    "ItemChange": {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {
+            "text": {"type": "string", "minLength": 1, "maxLength": TEXT_MAX},
+            "url": URL_IN,
+            "priority": {"type": "string", "enum": list(PRIORITIES)},
+            "ttl_seconds": {"type": "integer", "minimum": TTL_MIN, "maximum": TTL_MAX},
+        },
+    },
+    "Retraction": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {"type": ["string", "null"], "maxLength": REASON_MAX}},
+    },
+    "Channel": {
+        "type": "object",
+        "required": ["id", "title", "lang", "dir", "timezone", "default_ttl_seconds"],
+        "properties": {
+            "id": CHANNEL_ID,
+            "title": {"type": "string"},
+            "lang": {"type": "string", "example": "ar"},
+            "dir": {"type": "string", "enum": ["rtl", "ltr"]},
+            "timezone": {"type": "string", "example": "Asia/Beirut"},
+            "default_ttl_seconds": {"type": "integer", "minimum": TTL_MIN, "maximum": TTL_MAX},
+        },
+    },
+    "Snapshot": {
+        "type": "object",
+        "required": ["channel", "last_event_id", "items"],
+        "properties": {
+            "channel": CHANNEL_ID,
+            "last_event_id": {
+                **EVENT_ID,
+                "description": "Stream from here: nothing missed, nothing twice.",
+            },
+            "items": {"type": "array", "items": _ref("Item"), "maxItems": 100},
+        },
+    },
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["field", "message"],
+                    "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/channels": {
+        "get": {
+            "summary": "Every channel",
+            "responses": {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["channels"],
+                        "properties": {"channels": {"type": "array", "items": _ref("Channel")}},
+                    },
+                    "The channels.",
+                ),
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    "/api/v1/channels/{channel}/items": {
+        "parameters": [CHANNEL_PARAM],
+        "get": {
+            "summary": "The live items of a channel, newest first",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": _json(_ref("Snapshot"), "The snapshot, with an ETag."),
+                "304": {"description": "Not modified since the ETag given."},
+                "404": _problem("Unknown channel."),
+                "422": _problem("limit out of range."),
+                "503": UNAVAILABLE,
+            },
+        },
+        "post": {
+            "summary": "Publish an item",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                },
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("NewItem")}},
+            },
+            "responses": {
+                "201": _json(_ref("Item"), "Published; Location names the item."),
+                "200": _json(
+                    _ref("Item"), "A retry with the same Idempotency-Key: the first result."
+                ),
+                **PUBLISHING_ERRORS,
+            },
+        },
+    },
+    "/api/v1/channels/{channel}/items/{item_id}": {
+        "parameters": [CHANNEL_PARAM, ITEM_PARAM],
+        "patch": {
+            "summary": "Correct an item (its id stays, updated_at moves)",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("ItemChange")}},
+            },
+            "responses": {"200": _json(_ref("Item"), "The corrected item."), **PUBLISHING_ERRORS},
+        },
+        "delete": {
+            "summary": "Retract an item, everywhere, live",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": _ref("Retraction")}},
+            },
+            "responses": {"204": {"description": "Retracted."}, **PUBLISHING_ERRORS},
+        },
+    },
+    "/api/v1/stream": {
+        "get": {
+            "summary": "Server-sent events: publish, update, retract, expire, reset",
+            "description": "See docs/api.md, 'The event stream'. Resume with the "
+            "Last-Event-ID header or the last_event_id parameter.",
+            "parameters": [
+                {
+                    "name": "channels",
+                    "in": "query",
+                    "schema": {"type": "string"},
+                    "description": "Comma-separated channel ids; all channels when absent.",
+                },
+                {"name": "last_event_id", "in": "query", "schema": EVENT_ID},
+                {"name": "Last-Event-ID", "in": "header", "schema": EVENT_ID},
+            ],
+            "responses": {
+                "200": {
+                    "description": "An endless text/event-stream.",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+                "400": _problem("Malformed event id or channel id."),
+                "404": _problem("Unknown channel."),
+                "503": UNAVAILABLE,
+            },
+        },
+        "options": {
+            "summary": "CORS preflight",
+            "responses": {"204": {"description": "Any origin may read the stream."}},
+        },
+    },
+    "/feeds/{name}": {
+        "get": {
+            "summary": "A channel's feed: {channel}.atom, {channel}.rss or {channel}.json",
+            "parameters": [
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "example": "main.atom"},
+                }
+            ],
+            "responses": {
+                "200": {
+                    "description": "Atom, RSS 2.0 or JSON Feed 1.1.",
+                    "content": {
+                        "application/atom+xml": {},
+                        "application/rss+xml": {},
+                        "application/feed+json": {},
+                    },
+                },
+                "304": {"description": "Not modified."},
+                "404": _problem("Unknown channel or feed format."),
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    "/healthz": {
+        "get": {
+            "summary": "The process is alive",
+            "responses": {"200": _json({"type": "object"}, "Alive.")},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Redis is reachable and the stream is ready",
+            "responses": {
+                "200": _json({"type": "object"}, "Ready."),
+                "503": _json({"type": "object"}, "Not ready."),
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {"description": "Prometheus text format.", "content": {"text/plain": {}}}
+            },
+        }
+    },
+    "/api/v1/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")},
+        }
+    },
+}
+
+DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "ticker",
+        "version": "1",
+        "description": "A live breaking-news ticker. The contract is docs/api.md.",
+    },
+    "paths": PATHS,
+    "components": {
+        "schemas": SCHEMAS,
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A token from `ticker token create`.",
+            }
+        },
+    },
+}
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(DOCUMENT, headers={"Access-Control-Allow-Origin": "*"})
+
+
+routes = [Route("/api/v1/openapi.json", openapi, methods=["GET"])]

@@ -297,6 +297,39 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/widget.js": {
+        "get": {
+            "summary": "The <breaking-ticker> custom element (docs/widget.md)",
+            "responses": {
+                "200": {"description": "JavaScript.", "content": {"text/javascript": {}}},
+                "304": {"description": "Not modified."},
+            },
+        }
+    },
+    "/embed/{channels}": {
+        "get": {
+            "summary": "The ticker of one or several channels as a page for an <iframe>, "
+            "rendered on the server; the widget's options as query parameters",
+            "parameters": [
+                {
+                    "name": "channels",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "example": "lebanon,world"},
+                }
+            ],
+            "responses": {
+                "200": {"description": "HTML.", "content": {"text/html": {}}},
+                "404": {"description": "Unknown channel."},
+            },
+        }
+    },
+    "/demo": {
+        "get": {
+            "summary": "A sample news page with the widget",
+            "responses": {"200": {"description": "HTML.", "content": {"text/html": {}}}},
+        }
+    },
     "/healthz": {
         "get": {
             "summary": "The process is alive",

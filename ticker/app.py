@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticker import metrics, openapi
+from ticker import logs, metrics, openapi
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
 from ticker.problems import Problem, redis_unavailable
@@ -70,7 +70,7 @@ def create_app(settings: Settings) -> Starlette:
             *openapi.routes,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(metrics.RequestMetrics)],
+        middleware=[Middleware(logs.AccessLog), Middleware(metrics.RequestMetrics)],
         exception_handlers={
             Problem: _problem,
             HTTPException: _http_error,
@@ -83,11 +83,7 @@ def create_app(settings: Settings) -> Starlette:
 def create_app_from_env() -> Starlette:
     """The factory uvicorn workers import (`ticker serve --workers N`)."""
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
-    )
-    # APScheduler logs every job run at INFO; its warnings and errors are what matter.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logs.configure(settings.log_level, settings.log_format)
     return create_app(settings)
 
 

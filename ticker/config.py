@@ -98,6 +98,9 @@ class Settings:
         24 * 3600, "TICKER_IDEMPOTENCY_SECONDS", "How long an `Idempotency-Key` is remembered."
     )
     log_level: str = _setting("info", "TICKER_LOG_LEVEL", "Log level: debug, info, warning, error.")
+    log_format: str = _setting(
+        "text", "TICKER_LOG_FORMAT", "`text` for people, `json` for one JSON object per line."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -120,6 +123,8 @@ class Settings:
             raise ConfigError("TICKER_RING_SIZE and TICKER_SUBSCRIBER_BUFFER must be at least 1.")
         if self.retention_seconds < 1:
             raise ConfigError("TICKER_RETENTION_SECONDS must be at least 1.")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError("TICKER_LOG_FORMAT must be text or json.")
         if self.workers < 1:
             raise ConfigError("TICKER_WORKERS must be at least 1.")
 

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
+from ticker import logs
 from ticker.model import Channel, ItemInput, parse_rfc3339, rfc3339, utc_now
 from ticker.store import Conflict, NotFound, PublishOutcome, Store, dumps
 
@@ -53,6 +54,15 @@ async def publish(
     )
     if not outcome.fingerprint_matches:
         raise IdempotencyMismatch(idempotency_key)
+    if outcome.created:
+        logs.action(
+            "publish",
+            channel=channel.id,
+            id=outcome.item["id"],
+            actor=actor,
+            priority=outcome.item["priority"],
+            text=outcome.item["text"],
+        )
     return outcome
 
 
@@ -85,6 +95,7 @@ async def correct(
             await store.update(channel.id, item_id, raw, new_raw, expires_ms, actor)
         except Conflict:
             continue
+        logs.action("correct", channel=channel.id, id=item_id, actor=actor, text=item["text"])
         return {"id": item_id, **item}
     raise Conflict(item_id)
 
@@ -92,4 +103,6 @@ async def correct(
 async def retract(
     store: Store, channel: Channel, item_id: str, reason: str | None, actor: str
 ) -> str:
-    return await store.retract(channel.id, item_id, reason, actor)
+    event_id = await store.retract(channel.id, item_id, reason, actor)
+    logs.action("retract", channel=channel.id, id=item_id, actor=actor, reason=reason)
+    return event_id

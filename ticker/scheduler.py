@@ -57,6 +57,10 @@ class Scheduler:
                 "expiry skipped: Redis unavailable (%s); next run in %.0f s", exc, self.expire_every
             )
         metrics.expired.inc(total)
+        if total:
+            log.info(
+                "expired %d items", total, extra={"fields": {"action": "expire", "count": total}}
+            )
         return total
 
     async def trim(self) -> int:

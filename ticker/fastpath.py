@@ -185,4 +185,3 @@ class StreamProtocol(HttpToolsProtocol):
         resuming = fanout.subscribe(connection, after)
         if resuming is not None:
             fanout.run_soon(resuming)
-

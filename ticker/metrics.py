@@ -43,9 +43,7 @@ delivery_lag = Histogram(
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
 resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
 resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
-redis_errors = Counter(
-    "ticker_redis_errors_total", "Redis errors, by component.", ["component"]
-)
+redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.", ["component"])
 reader_reconnects = Counter(
     "ticker_stream_reader_reconnects_total", "Times the stream reader reconnected to Redis."
 )
@@ -105,4 +103,3 @@ class RequestMetrics:
 
 
 routes = [Route("/metrics", metrics, methods=["GET"])]
-

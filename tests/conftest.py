@@ -79,9 +79,11 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the session; use sync tests (Playwright's sync API owns its loop)."""
+    """One Chromium per module; use sync tests. Playwright's sync API keeps an event loop
+    running while it lives, so it must not outlive the module: async tests of later
+    modules could not start theirs."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():

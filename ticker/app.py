@@ -34,7 +34,12 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = api_client(url, settings.redis_timeout_seconds)
-        store = Store(redis, settings.key_prefix, settings.idempotency_seconds)
+        store = Store(
+            redis,
+            settings.key_prefix,
+            settings.idempotency_seconds,
+            settings.audit_retention_seconds,
+        )
         fanout = Fanout(
             Store(reader_client(url, BLOCK_MS), settings.key_prefix),
             reader_client(url, BLOCK_MS),

@@ -2,6 +2,8 @@
 
 Tokens are stored only as SHA-256 digests (they carry 256 random bits, so a
 fast hash is safe). Passwords are hashed with argon2id (argon2-cffi's defaults).
+The desk's pages call the API with their session cookie plus the session's
+CSRF token in `X-CSRF-Token` (API.md; ticker/desk/sessions.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 
+from ticker.desk.sessions import COOKIE, CSRF_HEADER, csrf_matches, sessions
 from ticker.problems import Problem
 from ticker.store import Store
 
@@ -44,6 +47,8 @@ class Principal:
 async def authenticate(request: Request, store: Store) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
+    if not header and COOKIE in request.cookies:
+        return await _desk_session(request)
     if not header:
         raise _unauthorized(
             "This request needs a publishing token: send 'Authorization: Bearer "
@@ -60,11 +65,28 @@ async def authenticate(request: Request, store: Store) -> Principal:
     return Principal(actor=f"token:{record.name}", channels=tuple(record.channels))
 
 
-def require_channel(principal: Principal, channel: str) -> None:
-    if not principal.allows(channel):
+async def _desk_session(request: Request) -> Principal:
+    session = await sessions(request).load(request)
+    if session is None:
+        raise _unauthorized("Your desk session has ended; log in again at /desk/login.")
+    # SameSite=Lax already keeps the cookie off cross-site POSTs; the token is the
+    # check that does not depend on the browser (API.md: without it, 403).
+    if not csrf_matches(session.csrf, request.headers.get(CSRF_HEADER)):
         raise Problem(
             403,
-            f"This token may not publish on channel '{channel}'; it is limited to "
+            "A desk session must send its CSRF token in the X-CSRF-Token header; "
+            "reload the desk and try again.",
+            title="CSRF token missing or wrong",
+        )
+    return Principal(actor=f"user:{session.user.name}", channels=session.channels)
+
+
+def require_channel(principal: Principal, channel: str) -> None:
+    if not principal.allows(channel):
+        who = "Your account" if principal.actor.startswith("user:") else "This token"
+        raise Problem(
+            403,
+            f"{who} may not publish on channel '{channel}'; it is limited to "
             f"{', '.join(principal.channels)}.",
         )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import json
 import os
@@ -35,6 +36,7 @@ from ticker.model import (
     utc_now,
 )
 from ticker.store import Store, UserRecord, api_client
+from ticker.store.desk import DeskStore
 
 
 class CliError(Exception):
@@ -106,6 +108,18 @@ def _parser() -> argparse.ArgumentParser:
     uadd.add_argument("--channel", action="append", default=[], help="limit to this channel")
     uadd.set_defaults(run=cmd_user_add)
     user.add_parser("list", help="list accounts").set_defaults(run=cmd_user_list)
+    for action, text in (
+        ("disable", "disable an account and end its open sessions at once"),
+        ("enable", "enable a disabled account"),
+        ("passwd", "set a new password (stdin if not a terminal); ends open sessions"),
+    ):
+        sub_user = user.add_parser(action, help=text)
+        sub_user.add_argument("name")
+        sub_user.set_defaults(run=cmd_user_change, action=action)
+    uchan = user.add_parser("channels", help="set the channels an editor may publish on")
+    uchan.add_argument("name")
+    uchan.add_argument("--channel", action="append", default=[], help="none: every channel")
+    uchan.set_defaults(run=cmd_user_change, action="channels")
 
     post = sub.add_parser("post", help="publish an item (same path as the API)")
     post.add_argument("--channel", required=True)
@@ -233,7 +247,9 @@ async def _bootstrap(url: str, settings: Settings) -> None:
             if not await store.list_users():
                 password = secrets.token_urlsafe(12)
                 await store.save_user(
-                    UserRecord("admin", "admin", hash_password(password), created_at=_now())
+                    UserRecord("admin", "admin", hash_password(password), created_at=_now()),
+                    actor="system",
+                    audit={"action": "add", "role": "admin"},
                 )
                 print(
                     f"First admin login: user 'admin', password '{password}' "
@@ -292,6 +308,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
                 raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
         try:
             token = await store.create_token(args.name, sorted(set(args.channel)), _now())
+            await DeskStore(store).record(
+                "token", "cli", args.name, {"action": "create", "channels": sorted(args.channel)}
+            )
         except ValueError as exc:
             raise CliError(str(exc)) from None
         scope = ", ".join(args.channel) if args.channel else "every channel"
@@ -313,6 +332,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     async def work(store: Store) -> None:
         if not await store.revoke_token(args.name):
             raise CliError(f"there is no token named '{args.name}'")
+        await DeskStore(store).record("token", "cli", args.name, {"action": "revoke"})
         print(f"Revoked token '{args.name}'.")
 
     return _with_store(args, work)
@@ -321,7 +341,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 # user
 
 
-def cmd_user_add(args: argparse.Namespace) -> int:
+def _read_password() -> str:
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
         if getpass.getpass("Again: ") != password:
@@ -330,6 +350,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         password = sys.stdin.readline().rstrip("\r\n")
     if len(password) < 8:
         raise CliError("the password must be at least 8 characters")
+    return password
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    password = _read_password()
 
     async def work(store: Store) -> None:
         if await store.get_user(args.name) is not None:
@@ -337,16 +362,45 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         for channel in args.channel:
             if await store.get_channel(channel) is None:
                 raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
+        channels = sorted(set(args.channel))
         await store.save_user(
-            UserRecord(
-                args.name,
-                args.role,
-                hash_password(password),
-                sorted(set(args.channel)),
-                created_at=_now(),
-            )
+            UserRecord(args.name, args.role, hash_password(password), channels, created_at=_now()),
+            actor="cli",
+            audit={"action": "add", "role": args.role, "channels": channels},
         )
         print(f"Added {args.role} '{args.name}'.")
+
+    return _with_store(args, work)
+
+
+def cmd_user_change(args: argparse.Namespace) -> int:
+    """disable / enable / passwd / channels: one save, recorded in the audit as the CLI's;
+    disabling and a new password end the user's open desk sessions in the same step."""
+    password = _read_password() if args.action == "passwd" else None
+
+    async def work(store: Store) -> None:
+        user = await store.get_user(args.name)
+        if user is None:
+            raise CliError(f"there is no user '{args.name}' (see 'ticker user list')")
+        for channel in getattr(args, "channel", []):
+            if await store.get_channel(channel) is None:
+                raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
+        changes: dict[str, Any] = {}
+        audit: dict[str, Any] = {"action": args.action}
+        if args.action in ("disable", "enable"):
+            changes["disabled"] = args.action == "disable"
+        elif args.action == "passwd":
+            changes["password_hash"] = hash_password(password or "")
+        else:
+            changes["channels"] = audit["channels"] = sorted(set(args.channel))
+        ended = await store.save_user(
+            dataclasses.replace(user, **changes),
+            end_sessions=args.action in ("disable", "passwd"),
+            actor="cli",
+            audit=audit,
+        )
+        note = f"; ended {ended} open session(s)" if ended else ""
+        print(f"User '{args.name}': {args.action} done{note}.")
 
     return _with_store(args, work)
 

@@ -97,6 +97,17 @@ class Settings:
     idempotency_seconds: int = _setting(
         24 * 3600, "TICKER_IDEMPOTENCY_SECONDS", "How long an `Idempotency-Key` is remembered."
     )
+    desk_idle_seconds: int = _setting(
+        3600, "TICKER_DESK_IDLE_SECONDS", "A desk session ends after this long without a request."
+    )
+    desk_session_seconds: int = _setting(
+        43200,
+        "TICKER_DESK_SESSION_SECONDS",
+        "A desk session ends this long after login, however active.",
+    )
+    audit_retention_seconds: int = _setting(
+        400 * 86400, "TICKER_AUDIT_RETENTION_SECONDS", "How long the audit log keeps records."
+    )
     log_level: str = _setting("info", "TICKER_LOG_LEVEL", "Log level: debug, info, warning, error.")
     log_format: str = _setting(
         "text", "TICKER_LOG_FORMAT", "`text` for people, `json` for one JSON object per line."

@@ -140,7 +140,9 @@ def check_url(value: Any) -> str | None:
 
 def _uri_part(text: str) -> str:
     """Percent-encode what a URI may not contain; keep what is already encoded."""
-    quoted = quote(text, safe="/?#[]@!$&'()*+,;=:-._~%")
+    # RFC 3986: path, query and fragment characters (pchar, "/" and "?"); "#", "[" and
+    # "]" are encoded there, they are only delimiters or host syntax.
+    quoted = quote(text, safe="/?@!$&'()*+,;=:-._~%")
     return re.sub(r"%(?![0-9A-Fa-f]{2})", "%25", quoted)
 
 

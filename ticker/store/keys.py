@@ -14,6 +14,15 @@
 | `{p}token-names`         | hash   | token name -> sha256(token)                             |
 | `{p}users`               | hash   | user name -> user JSON (argon2id password hash)         |
 | `{p}idem:{sha256}`       | string | the first result of an Idempotency-Key, with a TTL      |
+| `{p}audit`               | stream | who changed what: every publish, update, retract,       |
+|                          |        | expire, channel, user and token change (fields type,    |
+|                          |        | channel, item, data, actor, old); kept far longer than  |
+|                          |        | the log (Store.audit_retention_seconds)                 |
+| `{p}session:{sha256}`    | string | a desk session (JSON: user, CSRF token, deadline); its  |
+|                          |        | TTL is the idle timeout                                 |
+| `{p}user-sessions:{name}`| set    | digests of a user's sessions, to end them all at once   |
+| `{p}throttle:{kind}:{h}` | string | failed logins per user or address in the current window |
+| `{p}desk:secret`         | string | the key that signs desk cookies, made on first use      |
 """
 
 from __future__ import annotations
@@ -57,6 +66,24 @@ class Keys:
     @property
     def users(self) -> str:
         return f"{self.prefix}users"
+
+    @property
+    def audit(self) -> str:
+        return f"{self.prefix}audit"
+
+    @property
+    def desk_secret(self) -> str:
+        return f"{self.prefix}desk:secret"
+
+    def session(self, digest: str) -> str:
+        return f"{self.prefix}session:{digest}"
+
+    def user_sessions(self, name: str) -> str:
+        return f"{self.prefix}user-sessions:{name}"
+
+    def throttle(self, kind: str, value: str) -> str:
+        # Hashed: user names and addresses are client-chosen text.
+        return f"{self.prefix}throttle:{kind}:{hashlib.sha256(value.encode()).hexdigest()[:32]}"
 
     def items(self, channel: str) -> str:
         return f"{self.prefix}items:{channel}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,10 +165,20 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+AUDIT_RETENTION_SECONDS = 400 * 86400  # over a year: audits outlive the 48 h log
+
+
 class Store:
-    def __init__(self, redis: Redis, prefix: str, idempotency_seconds: int = 86400) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        idempotency_seconds: int = 86400,
+        audit_retention_seconds: int = AUDIT_RETENTION_SECONDS,
+    ) -> None:
         self.redis = redis
         self.idempotency_seconds = idempotency_seconds
+        self.audit_retention_seconds = audit_retention_seconds
         self.keys = Keys(prefix)
         self._publish = redis.register_script(scripts.PUBLISH)
         self._update = redis.register_script(scripts.UPDATE)
@@ -176,6 +187,7 @@ class Store:
         self._trim = redis.register_script(scripts.TRIM)
         self._load = redis.register_script(scripts.LOAD)
         self._save_channel = redis.register_script(scripts.SAVE_CHANNEL)
+        self._save_user = redis.register_script(scripts.SAVE_USER)
 
     # Channels
 
@@ -191,7 +203,7 @@ class Store:
         """Add or change a channel; the change is an event, so every process learns of it."""
         k = self.keys
         return await self._save_channel(
-            keys=[k.channels, k.log], args=[channel.id, dumps(channel.to_json()), actor]
+            keys=[k.channels, k.log, k.audit], args=[channel.id, dumps(channel.to_json()), actor]
         )
 
     # Items
@@ -227,7 +239,7 @@ class Store:
             scope, key, fingerprint = idempotency
             idem_key = k.idempotency(scope, channel, key)
         result = await self._publish(
-            keys=[k.log, k.channels, k.items(channel), k.expiry, k.last, idem_key],
+            keys=[k.log, k.channels, k.items(channel), k.expiry, k.last, idem_key, k.audit],
             args=[channel, item_json, expires_ms, actor, fingerprint, self.idempotency_seconds],
         )
         status = int(result[0])
@@ -245,7 +257,7 @@ class Store:
     ) -> str:
         k = self.keys
         result = await self._update(
-            keys=[k.log, k.items(channel), k.expiry, k.last],
+            keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
             args=[channel, item_id, old_json, new_json, expires_ms, actor],
         )
         if int(result[0]) == -1:
@@ -258,7 +270,8 @@ class Store:
         k = self.keys
         data = dumps({"id": item_id, "channel": channel, "reason": reason})
         result = await self._retract(
-            keys=[k.log, k.items(channel), k.expiry, k.last], args=[channel, item_id, data, actor]
+            keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
+            args=[channel, item_id, data, actor],
         )
         if int(result[0]) == -1:
             raise NotFound(item_id)
@@ -267,11 +280,20 @@ class Store:
     async def expire_due(self, now_ms: int, batch: int = 500) -> list[str]:
         """Expire items whose time has passed; returns the expire events' ids."""
         k = self.keys
-        return await self._expire(keys=[k.log, k.expiry, k.last], args=[now_ms, batch, k.prefix])
+        return await self._expire(
+            keys=[k.log, k.expiry, k.last, k.audit], args=[now_ms, batch, k.prefix]
+        )
 
     async def trim(self, min_ms: int) -> int:
-        """Remove log entries older than `min_ms`, exactly (TRAPS.md: not approximate)."""
-        return int(await self._trim(keys=[self.keys.log, self.keys.trimmed], args=[f"{min_ms}-0"]))
+        """Remove log entries older than `min_ms`, exactly (TRAPS.md: not approximate),
+        and audit records past their own, much longer, retention."""
+        removed = int(
+            await self._trim(keys=[self.keys.log, self.keys.trimmed], args=[f"{min_ms}-0"])
+        )
+        audit_min_ms = int(time.time() * 1000) - self.audit_retention_seconds * 1000
+        # Approximate is fine here: an audit record kept a little longer harms no one.
+        await self.redis.xtrim(self.keys.audit, minid=f"{audit_min_ms}-0", approximate=True)
+        return removed
 
     # The log
 
@@ -357,8 +379,31 @@ class Store:
 
     # Users
 
-    async def save_user(self, user: UserRecord) -> None:
-        await self.redis.hset(self.keys.users, user.name, dumps(user.to_json()))
+    async def save_user(
+        self,
+        user: UserRecord,
+        *,
+        end_sessions: bool = False,
+        actor: str = "",
+        audit: dict[str, Any] | None = None,
+    ) -> int:
+        """Add or change a user; `end_sessions` logs them out everywhere in the same
+        atomic step (disabling, a new password); `audit` is recorded as a `user` change.
+        Returns how many sessions were ended."""
+        k = self.keys
+        return int(
+            await self._save_user(
+                keys=[k.users, k.user_sessions(user.name), k.audit],
+                args=[
+                    user.name,
+                    dumps(user.to_json()),
+                    "1" if end_sessions else "0",
+                    k.prefix,
+                    actor,
+                    dumps(audit) if audit is not None else "",
+                ],
+            )
+        )
 
     async def get_user(self, name: str) -> UserRecord | None:
         raw = await self.redis.hget(self.keys.users, name)

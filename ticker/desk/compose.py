@@ -1,0 +1,465 @@
+"""The compose page and its live list, and the plain-form paths to publish, correct and
+retract (issue 3, items 2 and 3).
+
+With JavaScript the page calls the JSON API instead (web/desk/); these handlers
+are what works without it: POST, then a 303 redirect to a GET. Every failure
+re-renders the form with the editor's text and a message saying what to do;
+when Redis is down the page is rendered from the posted form alone.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ticker import publishing
+from ticker.desk.errors import DeskError
+from ticker.desk.forms import Form, read_form
+from ticker.desk.i18n import translator
+from ticker.desk.items import LIFETIME_HOURS, item_view, live_items, recently_ended
+from ticker.desk.login import login_page
+from ticker.desk.pages import desk_page, redirect, render, require_csrf, require_session
+from ticker.desk.sessions import Session, sessions
+from ticker.model import (
+    CHANNEL_ID,
+    EVENT_ID,
+    TEXT_MAX,
+    Channel,
+    FieldError,
+    ItemInput,
+    ValidationError,
+    check_reason,
+    normalise_text,
+)
+from ticker.routes.common import services
+from ticker.store import Conflict, NotFound, Store, with_id
+from ticker.store.desk import DeskStore
+
+FORM_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
+DONE = {"published", "already", "corrected", "retracted", "gone"}
+REDIS_DOWN = (RedisError, ConnectionError)
+UNAVAILABLE_HEADERS = {"Retry-After": "2"}
+
+
+def new_key() -> str:
+    """A fresh idempotency key per rendered form: a double click or a resubmitted
+    form repeats it, so the item is published once."""
+    return secrets.token_urlsafe(18)
+
+
+async def allowed_channels(store: Store, session: Session) -> list[Channel]:
+    return [c for c in await store.channels() if session.allows(c.id)]
+
+
+def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Model errors as desk messages: (key, parameters) per form field."""
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for e in errors:
+        if e.field == "text":
+            over = len(normalise_text(text)) - TEXT_MAX
+            out["text"] = ("field.text_long", {"n": over}) if over > 0 else ("field.text", {})
+        elif e.field == "ttl_seconds":
+            out["ttl_seconds"] = ("field.ttl", {})
+        elif e.field in ("url", "priority", "reason"):
+            out[e.field] = (f"field.{e.field}", {})
+    return out
+
+
+def _form(data: Form) -> dict[str, str]:
+    return {k: data.get(k, "") for k in FORM_FIELDS}
+
+
+def _default_form(channels: list[Channel], wanted: str | None) -> dict[str, str]:
+    channel = next((c for c in channels if c.id == wanted), channels[0] if channels else None)
+    ttl = 6 * 3600
+    if channel is not None and channel.default_ttl_seconds // 3600 in LIFETIME_HOURS:
+        ttl = channel.default_ttl_seconds
+    return {
+        "text": "",
+        "url": "",
+        "channel": channel.id if channel else "",
+        "priority": "urgent",
+        "ttl_seconds": str(ttl),
+        "idempotency_key": "",
+    }
+
+
+async def render_compose(
+    request: Request,
+    session: Session | None,
+    form: dict[str, str],
+    *,
+    status: int = 200,
+    message: str = "",
+    message_params: dict[str, Any] | None = None,
+    kind: str = "info",
+    errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    degraded: bool = False,
+    csrf: str | None = None,
+) -> Response:
+    t = translator(request)
+    store = services(request).store
+    channels: list[Channel] = []
+    items: list[Any] = []
+    ended: list[Any] = []
+    if not degraded and session is not None:
+        try:
+            channels = await allowed_channels(store, session)
+            items = await live_items(store, channels, t)
+            ended = await recently_ended(DeskStore(store), channels)
+        except REDIS_DOWN:
+            degraded = True
+    if degraded and not channels and CHANNEL_ID.match(form.get("channel", "")):
+        # Redis is down: offer the channel the form was posted to, so it can be sent again.
+        channels = [Channel(id=form["channel"], title=form["channel"])]
+    if not form.get("idempotency_key"):
+        form = {**form, "idempotency_key": new_key()}
+    context: dict[str, Any] = {
+        "page": "compose",
+        "form": form,
+        "errors": errors or {},
+        "message": message,
+        "message_params": message_params or {},
+        "kind": kind,
+        "channels": channels,
+        "channels_json": [c.to_json() for c in channels],
+        "items": items,
+        "ended": ended,
+        "lifetimes": LIFETIME_HOURS,
+        "degraded": degraded,
+    }
+    if csrf is not None:
+        context["csrf"] = csrf
+    headers = UNAVAILABLE_HEADERS if status == 503 else None
+    return render(request, "compose.html", context, status=status, headers=headers, session=session)
+
+
+@desk_page
+async def compose_page(request: Request) -> Response:
+    session = await require_session(request)
+    registry = sessions(request)
+    channels = await allowed_channels(registry.store, session)
+    form = _default_form(channels, request.query_params.get("channel"))
+    draft = await registry.take_draft(session)
+    if draft:
+        form.update({k: v for k, v in draft.items() if k in FORM_FIELDS})
+    done = request.query_params.get("done", "")
+    message = f"done.{done}" if done in DONE else ""
+    if not channels:
+        return await render_compose(
+            request, session, form, message="compose.no_channel", kind="error"
+        )
+    return await render_compose(request, session, form, message=message, kind="info")
+
+
+@desk_page
+async def publish_form(request: Request) -> Response:
+    data = await read_form(request)
+    form = _form(data)
+    try:
+        session = await sessions(request).load(request)
+    except REDIS_DOWN:
+        return await _unavailable(request, None, form, data.get("csrf", ""))
+    if session is None:
+        # The text goes back into the login form and, after it, into this one.
+        return login_page(request, status=401, message="login.expired_draft", draft=form)
+    require_csrf(session, data)
+    try:
+        return await _publish(request, session, form)
+    except REDIS_DOWN:
+        return await _unavailable(request, session, form, session.csrf)
+
+
+async def _unavailable(
+    request: Request, session: Session | None, form: dict[str, str], csrf: str
+) -> Response:
+    return await render_compose(
+        request,
+        session,
+        form,
+        status=503,
+        message="error.unavailable",
+        kind="error",
+        degraded=True,
+        csrf=csrf,
+    )
+
+
+async def _publish(request: Request, session: Session, form: dict[str, str]) -> Response:
+    store = services(request).store
+    channel_id = form["channel"]
+    channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
+    if channel is None:
+        return await render_compose(
+            request,
+            session,
+            form,
+            status=422,
+            message="error.fields",
+            kind="error",
+            errors={"channel": ("field.channel", {})},
+        )
+    if not session.allows(channel.id):
+        return await render_compose(
+            request,
+            session,
+            form,
+            status=403,
+            message="error.forbidden_channel",
+            message_params={"channel": channel.id},
+            kind="error",
+        )
+    body: dict[str, Any] = {"text": form["text"], "priority": form["priority"] or "urgent"}
+    if form["url"].strip():
+        body["url"] = form["url"]
+    errors: list[FieldError] = []
+    if form["ttl_seconds"]:
+        try:
+            body["ttl_seconds"] = int(form["ttl_seconds"])
+        except ValueError:
+            errors.append(FieldError("ttl_seconds", "must be a whole number"))
+    try:
+        inp = ItemInput.parse(body, partial=False)
+    except ValidationError as exc:
+        errors.extend(exc.errors)
+    if errors:
+        return await render_compose(
+            request,
+            session,
+            form,
+            status=422,
+            message="error.fields",
+            kind="error",
+            errors=field_errors(errors, form["text"]),
+        )
+    key = form["idempotency_key"]
+    if not 1 <= len(key) <= 255:
+        key = new_key()
+    try:
+        outcome = await publishing.publish(store, channel, inp, f"user:{session.user.name}", key)
+    except publishing.IdempotencyMismatch:
+        return await render_compose(
+            request,
+            session,
+            {**form, "idempotency_key": ""},
+            status=422,
+            message="error.idempotency",
+            kind="error",
+        )
+    except NotFound:
+        raise DeskError(404, "error.unknown_channel", channel=channel.id) from None
+    done = "published" if outcome.created else "already"
+    return redirect(f"/desk/compose?channel={channel.id}&done={done}")
+
+
+# Correcting and retracting without JavaScript: a page per item.
+
+
+async def _item(request: Request, session: Session) -> tuple[Channel, dict[str, Any] | None]:
+    store = services(request).store
+    channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
+    channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
+    if channel is None:
+        raise DeskError(404, "error.unknown_channel", channel=channel_id)
+    if not session.allows(channel.id):
+        raise DeskError(403, "error.forbidden_channel", channel=channel.id)
+    if not EVENT_ID.match(item_id):
+        return channel, None
+    raw = await store.get_item_raw(channel.id, item_id)
+    return channel, None if raw is None else with_id(item_id, raw)
+
+
+def _gone(channel: Channel) -> Response:
+    return redirect(f"/desk/compose?channel={channel.id}&done=gone")
+
+
+def _edit_page(
+    request: Request,
+    session: Session | None,
+    channel: Channel,
+    item: dict[str, Any],
+    form: dict[str, str],
+    *,
+    status: int = 200,
+    message: str = "",
+    errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    csrf: str | None = None,
+) -> Response:
+    context: dict[str, Any] = {
+        "page": "edit",
+        "channel": channel,
+        "item": item_view(item, channel, translator(request)) if "created_at" in item else None,
+        "item_id": item["id"],
+        "form": form,
+        "errors": errors or {},
+        "message": message,
+        "kind": "error",
+        "lifetimes": LIFETIME_HOURS,
+    }
+    if csrf is not None:
+        context["csrf"] = csrf
+    headers = UNAVAILABLE_HEADERS if status == 503 else None
+    return render(request, "edit.html", context, status=status, headers=headers, session=session)
+
+
+@desk_page
+async def edit_page(request: Request) -> Response:
+    session = await require_session(request)
+    channel, item = await _item(request, session)
+    if item is None:
+        return _gone(channel)
+    form = {
+        "text": item["text"],
+        "url": item.get("url") or "",
+        "priority": item.get("priority", "urgent"),
+        "ttl_seconds": "",
+    }
+    return _edit_page(request, session, channel, item, form)
+
+
+@desk_page
+async def edit_item(request: Request) -> Response:
+    data = await read_form(request)
+    form = {k: data.get(k, "") for k in ("text", "url", "priority", "ttl_seconds")}
+    channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
+    bare = {"id": item_id}
+    try:
+        session = await sessions(request).load(request)
+    except REDIS_DOWN:
+        fallback = Channel(id=channel_id, title=channel_id)
+        return _edit_page(
+            request,
+            None,
+            fallback,
+            bare,
+            form,
+            status=503,
+            message="error.unavailable",
+            csrf=data.get("csrf", ""),
+        )
+    if session is None:
+        return login_page(request, status=401, message="login.expired")
+    require_csrf(session, data)
+    try:
+        channel, item = await _item(request, session)
+        if item is None:
+            return _gone(channel)
+        body: dict[str, Any] = {
+            "text": form["text"],
+            "url": form["url"] or None,
+            "priority": form["priority"] or item.get("priority", "urgent"),
+        }
+        errors: list[FieldError] = []
+        if form["ttl_seconds"]:
+            try:
+                body["ttl_seconds"] = int(form["ttl_seconds"])
+            except ValueError:
+                errors.append(FieldError("ttl_seconds", "must be a whole number"))
+        try:
+            inp = ItemInput.parse(body, partial=True)
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+        if errors:
+            return _edit_page(
+                request,
+                session,
+                channel,
+                item,
+                form,
+                status=422,
+                message="error.fields",
+                errors=field_errors(errors, form["text"]),
+            )
+        try:
+            await publishing.correct(
+                services(request).store, channel, item_id, inp, f"user:{session.user.name}"
+            )
+        except NotFound:
+            return _gone(channel)
+        except Conflict:
+            return _edit_page(
+                request, session, channel, item, form, status=409, message="error.title"
+            )
+    except REDIS_DOWN:
+        fallback = Channel(id=channel_id, title=channel_id)
+        return _edit_page(
+            request, session, fallback, bare, form, status=503, message="error.unavailable"
+        )
+    return redirect(f"/desk/compose?channel={channel.id}&done=corrected")
+
+
+def _retract_page(
+    request: Request,
+    session: Session,
+    channel: Channel,
+    item: dict[str, Any],
+    reason: str = "",
+    *,
+    status: int = 200,
+    error: bool = False,
+) -> Response:
+    return render(
+        request,
+        "retract.html",
+        {
+            "page": "retract",
+            "channel": channel,
+            "item": item_view(item, channel, translator(request)),
+            "reason": reason,
+            "errors": {"reason": ("field.reason", {})} if error else {},
+            "message": "error.fields" if error else "",
+            "kind": "error",
+        },
+        status=status,
+        session=session,
+    )
+
+
+@desk_page
+async def retract_page(request: Request) -> Response:
+    session = await require_session(request)
+    channel, item = await _item(request, session)
+    if item is None:
+        return _gone(channel)
+    return _retract_page(request, session, channel, item)
+
+
+@desk_page
+async def retract_item(request: Request) -> Response:
+    session = await require_session(request)
+    data = await read_form(request)
+    require_csrf(session, data)
+    channel, item = await _item(request, session)
+    if item is None:
+        return _gone(channel)
+    raw_reason = data.get("reason", "")
+    try:
+        reason = check_reason(raw_reason)
+    except FieldError:
+        reason = None
+    if not reason:
+        return _retract_page(request, session, channel, item, raw_reason, status=422, error=True)
+    try:
+        await publishing.retract(
+            services(request).store, channel, item["id"], reason, f"user:{session.user.name}"
+        )
+    except NotFound:
+        return _gone(channel)
+    return redirect(f"/desk/compose?channel={channel.id}&done=retracted")
+
+
+@desk_page
+async def keepalive(request: Request) -> Response:
+    """The page's script calls this while the editor types: typing is activity, so the
+    idle timeout restarts (and the script learns early that a session has ended)."""
+    session = await sessions(request).load(request)
+    return Response(
+        json.dumps({"active": session is not None}),
+        status_code=200 if session else 401,
+        media_type="application/json",
+    )

@@ -1,0 +1,44 @@
+"""HTML form bodies (application/x-www-form-urlencoded), read with a size cap.
+
+The standard library parses them; the desk has no file uploads, so it needs
+no multipart parser.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import ImmutableMultiDict
+from starlette.requests import Request
+
+from ticker.desk.errors import DeskError
+
+FORM_LIMIT = 16 * 1024
+FORM_FIELDS = 200
+
+Form = ImmutableMultiDict
+
+
+async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        raise DeskError(413, "error.too_large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise DeskError(413, "error.too_large")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body and media != "application/x-www-form-urlencoded":
+        raise DeskError(415, "error.bad_form")
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=FORM_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise DeskError(400, "error.bad_form") from None
+    return ImmutableMultiDict(pairs)

@@ -1,0 +1,125 @@
+"""Items as the desk shows them: the widget's `HH:MM` line, time left, recently ended."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ticker.desk.i18n import Translator
+from ticker.model import Channel, parse_event_id, parse_rfc3339
+from ticker.store import Store
+from ticker.store.desk import DeskStore
+
+LIFETIME_HOURS = (1, 3, 6, 12, 24)
+ENDED_WINDOW_MS = 24 * 3600 * 1000
+ENDED_MAX = 20
+
+
+def hhmm(moment: datetime, timezone: str) -> str:
+    """The widget's time: 24-hour `HH:MM` in the channel's time zone, Latin digits."""
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+
+
+def time_left(seconds: float, t: Translator) -> str:
+    if seconds < 60:
+        return t("time.soon")
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return t("time.m", m=minutes)
+    return t("time.hm", h=minutes // 60, m=minutes % 60)
+
+
+@dataclass(frozen=True)
+class ItemView:
+    id: str
+    channel: Channel
+    text: str
+    url: str | None
+    priority: str
+    created_at: str
+    updated_at: str
+    expires_at: str
+    time: str  # HH:MM
+    left: str
+    corrected: bool
+
+    @property
+    def edit_url(self) -> str:
+        return f"/desk/items/{self.channel.id}/{self.id}/edit"
+
+    @property
+    def retract_url(self) -> str:
+        return f"/desk/items/{self.channel.id}/{self.id}/retract"
+
+    @property
+    def ttl_hours_left(self) -> float:
+        return (parse_rfc3339(self.expires_at).timestamp() - time.time()) / 3600
+
+
+def item_view(item: dict[str, Any], channel: Channel, t: Translator) -> ItemView:
+    created = parse_rfc3339(item["created_at"])
+    expires = parse_rfc3339(item["expires_at"])
+    return ItemView(
+        id=item["id"],
+        channel=channel,
+        text=item["text"],
+        url=item.get("url"),
+        priority=item.get("priority", "urgent"),
+        created_at=item["created_at"],
+        updated_at=item.get("updated_at", item["created_at"]),
+        expires_at=item["expires_at"],
+        time=hhmm(created, channel.timezone),
+        left=time_left(expires.timestamp() - time.time(), t),
+        corrected=item.get("updated_at", item["created_at"]) != item["created_at"],
+    )
+
+
+async def live_items(store: Store, channels: list[Channel], t: Translator) -> list[ItemView]:
+    """The current items of these channels, newest first."""
+    views: list[ItemView] = []
+    for channel in channels:
+        snapshot = await store.snapshot(channel.id, 100)
+        views.extend(item_view(item, channel, t) for item in snapshot.items)
+    views.sort(key=lambda v: parse_event_id(v.id), reverse=True)
+    return views
+
+
+@dataclass(frozen=True)
+class EndedView:
+    id: str
+    channel: Channel
+    text: str
+    kind: str  # "retract" or "expire"
+    reason: str | None
+    time: str  # HH:MM of the end
+
+
+async def recently_ended(desk: DeskStore, channels: list[Channel]) -> list[EndedView]:
+    """Items of these channels retracted or expired in the last day, newest first."""
+    by_id = {c.id: c for c in channels}
+    since = int(time.time() * 1000) - ENDED_WINDOW_MS
+    out: list[EndedView] = []
+    for entry in await desk.audit(oldest=f"{since}-0", count=1000):
+        channel = by_id.get(entry.channel)
+        if entry.type not in ("retract", "expire") or channel is None or not entry.old:
+            continue
+        old = json.loads(entry.old)
+        reason = json.loads(entry.data).get("reason") if entry.type == "retract" else None
+        ended_at = datetime.fromtimestamp(parse_event_id(entry.id)[0] / 1000, UTC)
+        out.append(
+            EndedView(
+                entry.item,
+                channel,
+                old.get("text", ""),
+                entry.type,
+                reason,
+                hhmm(ended_at, channel.timezone),
+            )
+        )
+        if len(out) >= ENDED_MAX:
+            break
+    return out

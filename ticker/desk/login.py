@@ -1,0 +1,217 @@
+"""Logging in and out, changing one's password, and the language switch."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ticker.auth import hash_password, verify_password
+from ticker.desk import throttle
+from ticker.desk.errors import DeskError
+from ticker.desk.forms import read_form
+from ticker.desk.i18n import LANG_COOKIE, LANGS
+from ticker.desk.pages import desk_page, local_path, redirect, render, require_csrf, require_session
+from ticker.desk.sessions import (
+    CSRF_FIELD,
+    csrf_matches,
+    login_token,
+    sessions,
+    set_login_cookie,
+)
+from ticker.store import UserRecord
+
+DRAFT_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
+PASSWORD_MIN = 8
+
+# Verified against when the user does not exist, so that a wrong name takes as
+# long as a wrong password and response times do not reveal who has an account.
+_dummy_hash: str | None = None
+
+
+def _dummy() -> str:
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_password("not a real password, only for timing")
+    return _dummy_hash
+
+
+async def check_password(user: UserRecord | None, password: str) -> bool:
+    # argon2 takes ~0.1 s of CPU: off the event loop, so streams keep flowing.
+    if user is None:
+        await run_in_threadpool(verify_password, _dummy(), password)
+        return False
+    return await run_in_threadpool(verify_password, user.password_hash, password)
+
+
+def login_page(
+    request: Request,
+    *,
+    status: int = 200,
+    message: str = "",
+    message_params: dict[str, object] | None = None,
+    kind: str = "error",
+    name: str = "",
+    draft: dict[str, str] | None = None,
+    next_path: str = "",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    token, fresh = login_token(request)
+    response = render(
+        request,
+        "login.html",
+        {
+            "page": "login",
+            "login_csrf": token,
+            "message": message,
+            "message_params": message_params or {},
+            "kind": kind,
+            "name": name,
+            "draft": draft or {},
+            "next": local_path(next_path or request.query_params.get("next")),
+        },
+        status=status,
+        headers=headers,
+        session=None,
+    )
+    if fresh:
+        set_login_cookie(request, response, token)
+    return response
+
+
+@desk_page
+async def index(request: Request) -> Response:
+    return redirect("/desk/compose")
+
+
+@desk_page
+async def login_form(request: Request) -> Response:
+    if await sessions(request).load(request) is not None:
+        return redirect(local_path(request.query_params.get("next")))
+    message = ""
+    if request.query_params.get("expired"):
+        message = "login.expired"
+    elif request.query_params.get("out"):
+        message = "login.logged_out"
+    return login_page(request, message=message, kind="info")
+
+
+@desk_page
+async def login(request: Request) -> Response:
+    form = await read_form(request)
+    name = form.get("name", "").strip()
+    password = form.get("password", "")
+    next_path = local_path(form.get("next"))
+    draft = {k: form.get(f"draft_{k}", "") for k in DRAFT_FIELDS if form.get(f"draft_{k}")}
+    token, _ = login_token(request)
+    if not csrf_matches(token, form.get(CSRF_FIELD)):
+        raise DeskError(403, "error.csrf")
+
+    def again(
+        status: int, message: str, headers: dict[str, str] | None = None, **params: object
+    ) -> Response:
+        return login_page(
+            request,
+            status=status,
+            message=message,
+            message_params=params,
+            name=name,
+            draft=draft,
+            next_path=next_path,
+            headers=headers,
+        )
+
+    registry = sessions(request)
+    address = request.client.host if request.client else "unknown"
+    wait = await throttle.wait_seconds(registry.desk, name, address)
+    if wait:
+        # Checked before the password, so a locked account costs no argon2 work and a
+        # right password during the lock reveals nothing.
+        minutes = max(1, -(-wait // 60))
+        return again(429, "login.throttled", {"Retry-After": str(wait)}, minutes=minutes)
+    user = await registry.store.get_user(name) if name else None
+    if not await check_password(user, password):
+        await throttle.record_failure(registry.desk, name, address)
+        return again(401, "login.failed", {"WWW-Authenticate": 'Session realm="ticker desk"'})
+    assert user is not None
+    if user.disabled:
+        return again(403, "login.disabled")
+    await throttle.record_success(registry.desk, name)
+    response = redirect(next_path)
+    previous = await registry.load(request)
+    if previous is not None:  # another account logging in on this browser
+        await registry.desk.end_session(previous.id, previous.user.name)
+    await registry.start(request, response, user, draft=draft or None)
+    return response
+
+
+@desk_page
+async def logout(request: Request) -> Response:
+    form = await read_form(request)
+    registry = sessions(request)
+    session = await registry.load(request)
+    if session is not None:
+        require_csrf(session, form)
+    response = redirect("/desk/login?out=1")
+    await registry.end(request, response)
+    return response
+
+
+@desk_page
+async def password_form(request: Request) -> Response:
+    session = await require_session(request)
+    done = request.query_params.get("done") == "1"
+    return render(
+        request,
+        "password.html",
+        {"page": "password", "message": "done.password" if done else "", "kind": "info"},
+        session=session,
+    )
+
+
+@desk_page
+async def change_password(request: Request) -> Response:
+    session = await require_session(request)
+    form = await read_form(request)
+    require_csrf(session, form)
+    current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
+    errors: dict[str, str] = {}
+    if not await check_password(session.user, current):
+        errors["current"] = "password.wrong"
+    if len(new) < PASSWORD_MIN:
+        errors["new"] = "field.password"
+    elif new != again:
+        errors["again"] = "password.differ"
+    if errors:
+        return render(
+            request,
+            "password.html",
+            {"page": "password", "errors": errors, "message": "error.fields", "kind": "error"},
+            status=422,
+            session=session,
+        )
+    registry = sessions(request)
+    updated = UserRecord(
+        session.user.name,
+        session.user.role,
+        await run_in_threadpool(hash_password, new),
+        session.user.channels,
+        session.user.disabled,
+        session.user.created_at,
+    )
+    await registry.store.save_user(
+        updated, actor=f"user:{session.user.name}", audit={"action": "password"}
+    )
+    # Anyone else holding a session of this account is logged out; this one stays.
+    await registry.desk.end_other_sessions(session.user.name, session.id)
+    return redirect("/desk/password?done=1")
+
+
+@desk_page
+async def switch_language(request: Request) -> Response:
+    lang = request.path_params["lang"]
+    if lang not in LANGS:
+        raise DeskError(404, "error.not_found")
+    response = redirect(local_path(request.query_params.get("next"), "/desk/login"))
+    response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/desk", samesite="lax")
+    return response

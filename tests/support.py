@@ -51,10 +51,11 @@ def wait_until(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any
 class RedisServer:
     """A redis-server of the test's own, on a free port, with the append-only file on."""
 
-    def __init__(self, appendonly: bool = True) -> None:
+    def __init__(self, appendonly: bool = True, extra: list[str] | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="ticker-redis-"))
         self.port = free_port()
         self.appendonly = appendonly
+        self.extra = extra or []
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -77,6 +78,7 @@ class RedisServer:
                 "yes" if self.appendonly else "no",
                 "--appendfsync",
                 "always",
+                *self.extra,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -21,28 +21,22 @@ from ticker.problems import Problem, redis_unavailable
 from ticker.routes import api, desk, embed, feeds, ops, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
-from ticker.store import Store, api_client, reader_client
+from ticker.store import NotReplicated, api_client, open_store, reader_client
 
 log = logging.getLogger("ticker")
 
 
 def create_app(settings: Settings) -> Starlette:
-    if not settings.redis_url:
-        raise ConfigError("create_app needs settings.redis_url (ticker serve sets it).")
-    url = settings.redis_url
+    if not settings.redis_url and not settings.redis_sentinels:
+        raise ConfigError("create_app needs REDIS_URL or REDIS_SENTINELS (ticker serve sets it).")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = api_client(url, settings.redis_timeout_seconds)
-        store = Store(
-            redis,
-            settings.key_prefix,
-            settings.idempotency_seconds,
-            settings.audit_retention_seconds,
-        )
+        redis = api_client(settings)
+        store = open_store(redis, settings)
         fanout = Fanout(
-            Store(reader_client(url, BLOCK_MS), settings.key_prefix),
-            reader_client(url, BLOCK_MS),
+            open_store(reader_client(settings, BLOCK_MS), settings),
+            reader_client(settings, BLOCK_MS),
             settings,
         )
         scheduler = Scheduler(
@@ -78,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[Middleware(logs.AccessLog), Middleware(metrics.RequestMetrics)],
         exception_handlers={
             Problem: _problem,
+            NotReplicated: _not_replicated,
             HTTPException: _http_error,
             RedisError: _redis_error,
             ConnectionError: _redis_error,
@@ -106,6 +101,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         detail = str(exc.detail)
     return Problem(exc.status_code, detail, headers=exc.headers).response()
+
+
+async def _not_replicated(request: Request, exc: Exception) -> Response:
+    log.warning(
+        "change not confirmed by replicas on %s %s: %s", request.method, request.url.path, exc
+    )
+    metrics.redis_errors.labels("replication").inc()
+    return Problem(
+        503,
+        "The change reached the primary Redis but no replica confirmed it in time, so it is "
+        "not acknowledged. Retry with the same Idempotency-Key: it will not publish twice.",
+        headers={"Retry-After": "1"},
+    ).response()
 
 
 async def _redis_error(request: Request, exc: Exception) -> Response:

@@ -35,7 +35,7 @@ from ticker.model import (
     rfc3339,
     utc_now,
 )
-from ticker.store import Store, UserRecord, api_client
+from ticker.store import Store, UserRecord, api_client, open_store
 from ticker.store.desk import DeskStore
 
 
@@ -143,39 +143,38 @@ def _settings(args: argparse.Namespace, **flags: Any) -> Settings:
 
 
 @contextlib.contextmanager
-def _redis_url(settings: Settings) -> Iterator[str]:
-    """The Redis for a one-off command: REDIS_URL, else the embedded server of `ticker
-    serve` (started for the command's duration when it is not running)."""
-    if settings.redis_url:
-        yield settings.redis_url
+def _redis(settings: Settings) -> Iterator[Settings]:
+    """The settings of a one-off command, naming its Redis: REDIS_URL or the Sentinels,
+    else the embedded server of `ticker serve` (started for the command's duration when
+    it is not running)."""
+    if settings.redis_url or settings.redis_sentinels:
+        yield settings
         return
     from ticker.embedded import EmbeddedError, embedded_redis
 
     try:
         with embedded_redis(settings.data_dir) as url:
-            yield url
+            yield dataclasses.replace(settings, redis_url=url)
     except EmbeddedError as exc:
         raise CliError(str(exc)) from None
 
 
 @contextlib.asynccontextmanager
-async def _store(url: str, settings: Settings) -> AsyncIterator[Store]:
-    redis = api_client(url, max(settings.redis_timeout_seconds, 5.0))
+async def _store(settings: Settings) -> AsyncIterator[Store]:
+    redis = api_client(settings, max(settings.redis_timeout_seconds, 5.0))
     try:
-        yield Store(redis, settings.key_prefix, settings.idempotency_seconds)
+        yield open_store(redis, settings)
     finally:
         await redis.aclose()
 
 
 def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int | None]]) -> int:
-    settings = _settings(args)
-
-    async def run(url: str) -> int | None:
-        async with _store(url, settings) as store:
+    async def run(settings: Settings) -> int | None:
+        async with _store(settings) as store:
             return await work(store)
 
-    with _redis_url(settings) as url:
-        return int(asyncio.run(run(url)) or 0)
+    with _redis(_settings(args)) as settings:
+        return int(asyncio.run(run(settings)) or 0)
 
 
 # serve
@@ -186,8 +185,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
     embedded = None
-    url = settings.redis_url
-    if not url:
+    if not settings.redis_url and not settings.redis_sentinels:
         from ticker.embedded import EmbeddedError, EmbeddedRedis
 
         embedded = EmbeddedRedis(settings.data_dir)
@@ -200,10 +198,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "(append-only file on). Set REDIS_URL to use your own Redis.",
             flush=True,
         )
+        settings = dataclasses.replace(settings, redis_url=url)
     try:
-        asyncio.run(_bootstrap(url, settings))
+        asyncio.run(_bootstrap(settings))
         os.environ.update(settings.to_env())
-        os.environ["REDIS_URL"] = url
         if settings.workers > 1:
             _prepare_multiprocess_metrics()
         base = f"http://{settings.host}:{settings.port}"
@@ -237,10 +235,10 @@ def _prepare_multiprocess_metrics() -> None:
         stale.unlink()
 
 
-async def _bootstrap(url: str, settings: Settings) -> None:
+async def _bootstrap(settings: Settings) -> None:
     """A fresh install gets the `main` channel and a first admin, printed once."""
     try:
-        async with _store(url, settings) as store:
+        async with _store(settings) as store:
             if not await store.channels():
                 await store.save_channel(Channel(id="main", title="عاجل"), actor="system")
                 print("Created channel 'main'.", flush=True)
@@ -257,7 +255,8 @@ async def _bootstrap(url: str, settings: Settings) -> None:
                     flush=True,
                 )
     except RedisError as exc:
-        raise CliError(f"cannot reach Redis at {url}: {exc}") from None
+        where = settings.redis_sentinels or settings.redis_url
+        raise CliError(f"cannot reach Redis at {where}: {exc}") from None
 
 
 # channel

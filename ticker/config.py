@@ -38,6 +38,24 @@ class Settings:
         "REDIS_URL",
         "The Redis to use. Unset: `ticker serve` starts an embedded Redis in `data_dir`.",
     )
+    redis_sentinels: str | None = _setting(
+        None,
+        "REDIS_SENTINELS",
+        "Sentinels to ask for the Redis master (`host:port,host:port`); overrides REDIS_URL.",
+    )
+    redis_sentinel_master: str = _setting(
+        "mymaster", "REDIS_SENTINEL_MASTER", "The master's name known to the Sentinels."
+    )
+    publish_replicas: int = _setting(
+        0,
+        "TICKER_PUBLISH_REPLICAS",
+        "Replicas that must have a change (Redis WAIT) before the API acknowledges it.",
+    )
+    publish_replica_timeout_ms: int = _setting(
+        500,
+        "TICKER_PUBLISH_REPLICA_TIMEOUT_MS",
+        "How long to wait for those replicas; past it the API answers 503 (retry safely).",
+    )
     key_prefix: str = _setting(
         "ticker:", "TICKER_KEY_PREFIX", "Prefix of every Redis key, so a shared Redis is safe."
     )

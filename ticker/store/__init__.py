@@ -1,19 +1,19 @@
 """The only code that talks to Redis: key names, Lua scripts, and the async store."""
 
+from ticker.store.connect import api_client, open_store, reader_client
 from ticker.store.keys import Keys
 from ticker.store.store import (
     Conflict,
     LoadedState,
     LogEntry,
     NotFound,
+    NotReplicated,
     PublishOutcome,
     Snapshot,
     Store,
     TokenRecord,
     UserRecord,
-    api_client,
     dumps,
-    reader_client,
     with_id,
 )
 
@@ -23,6 +23,7 @@ __all__ = [
     "LoadedState",
     "LogEntry",
     "NotFound",
+    "NotReplicated",
     "PublishOutcome",
     "Snapshot",
     "Store",
@@ -30,6 +31,7 @@ __all__ = [
     "UserRecord",
     "api_client",
     "dumps",
+    "open_store",
     "reader_client",
     "with_id",
 ]

@@ -10,9 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.exceptions import ResponseError
-from redis.retry import Retry
+from redis.exceptions import RedisError, ResponseError
 
 from ticker.model import Channel, parse_event_id
 from ticker.store import scripts
@@ -23,14 +21,13 @@ __all__ = [
     "LoadedState",
     "LogEntry",
     "NotFound",
+    "NotReplicated",
     "PublishOutcome",
     "Snapshot",
     "Store",
     "TokenRecord",
     "UserRecord",
-    "api_client",
     "dumps",
-    "reader_client",
 ]
 
 
@@ -44,33 +41,15 @@ def with_id(item_id: str, raw: str) -> dict[str, Any]:
     return {"id": item_id, **json.loads(raw)}
 
 
-def api_client(url: str, timeout: float) -> Redis:
-    """A client for request handlers: short timeouts and no retries, so a dead Redis is a
-    fast 503 rather than a hanging request (API.md)."""
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=0,
-    )
-
-
-def reader_client(url: str, block_ms: int) -> Redis:
-    """The blocking stream reader's own client: its socket timeout sits above the XREAD
-    block time (TRAPS.md: the default 5 s would cut blocked reads short)."""
-    return Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=block_ms / 1000 + 5,
-        socket_connect_timeout=2,
-        retry=Retry(NoBackoff(), 0),
-    )
-
-
 class NotFound(Exception):
     pass
+
+
+class NotReplicated(RedisError):
+    """The change is on the master but fewer replicas than asked have confirmed it."""
+
+    def __init__(self, acknowledged: int, wanted: int) -> None:
+        super().__init__(f"{acknowledged} of {wanted} replicas confirmed the change")
 
 
 class Conflict(Exception):
@@ -175,10 +154,16 @@ class Store:
         prefix: str,
         idempotency_seconds: int = 86400,
         audit_retention_seconds: int = AUDIT_RETENTION_SECONDS,
+        replicas: int = 0,
+        replica_timeout_ms: int = 500,
     ) -> None:
         self.redis = redis
         self.idempotency_seconds = idempotency_seconds
         self.audit_retention_seconds = audit_retention_seconds
+        # Changes to publish, correct or retract are acknowledged only once this many
+        # replicas have them (WAIT), so that a failover cannot lose an acknowledged item.
+        self.replicas = replicas
+        self.replica_timeout_ms = replica_timeout_ms
         self.keys = Keys(prefix)
         self._publish = redis.register_script(scripts.PUBLISH)
         self._update = redis.register_script(scripts.UPDATE)
@@ -238,7 +223,8 @@ class Store:
         if idempotency is not None:
             scope, key, fingerprint = idempotency
             idem_key = k.idempotency(scope, channel, key)
-        result = await self._publish(
+        result = await self._replicated(
+            self._publish,
             keys=[k.log, k.channels, k.items(channel), k.expiry, k.last, idem_key, k.audit],
             args=[channel, item_json, expires_ms, actor, fingerprint, self.idempotency_seconds],
         )
@@ -256,7 +242,8 @@ class Store:
         self, channel: str, item_id: str, old_json: str, new_json: str, expires_ms: int, actor: str
     ) -> str:
         k = self.keys
-        result = await self._update(
+        result = await self._replicated(
+            self._update,
             keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
             args=[channel, item_id, old_json, new_json, expires_ms, actor],
         )
@@ -269,13 +256,27 @@ class Store:
     async def retract(self, channel: str, item_id: str, reason: str | None, actor: str) -> str:
         k = self.keys
         data = dumps({"id": item_id, "channel": channel, "reason": reason})
-        result = await self._retract(
+        result = await self._replicated(
+            self._retract,
             keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
             args=[channel, item_id, data, actor],
         )
         if int(result[0]) == -1:
             raise NotFound(item_id)
         return result[1]
+
+    async def _replicated(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a change script; with `replicas`, wait on the same connection until that many
+        replicas have it (Redis WAIT), else raise NotReplicated."""
+        if self.replicas <= 0:
+            return await script(keys=keys, args=args)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(self.replicas, self.replica_timeout_ms)
+            result, acknowledged = await pipe.execute()
+        if acknowledged < self.replicas:
+            raise NotReplicated(acknowledged, self.replicas)
+        return result
 
     async def expire_due(self, now_ms: int, batch: int = 500) -> list[str]:
         """Expire items whose time has passed; returns the expire events' ids."""

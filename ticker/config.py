@@ -93,6 +93,11 @@ class Settings:
         "TICKER_STREAM_FAST_PATH",
         "Serve streams on the direct-write fast path (ticker/fastpath.py); false: plain ASGI.",
     )
+    delivery_slice: int = _setting(
+        1000,
+        "TICKER_DELIVERY_SLICE",
+        "Subscribers a fan-out serves before letting other work run (requests, connects).",
+    )
     ping_seconds: float = _setting(
         10.0, "TICKER_PING_SECONDS", "Seconds between `: ping` comments on idle streams (max 15)."
     )
@@ -148,8 +153,11 @@ class Settings:
     def validate(self) -> None:
         if not 0 < self.ping_seconds <= 15:
             raise ConfigError("TICKER_PING_SECONDS must be above 0 and at most 15.")
-        if self.ring_size < 1 or self.subscriber_buffer < 1:
-            raise ConfigError("TICKER_RING_SIZE and TICKER_SUBSCRIBER_BUFFER must be at least 1.")
+        if self.ring_size < 1 or self.subscriber_buffer < 1 or self.delivery_slice < 1:
+            raise ConfigError(
+                "TICKER_RING_SIZE, TICKER_SUBSCRIBER_BUFFER and TICKER_DELIVERY_SLICE "
+                "must be at least 1."
+            )
         if self.retention_seconds < 1:
             raise ConfigError("TICKER_RETENTION_SECONDS must be at least 1.")
         if self.log_format not in ("text", "json"):

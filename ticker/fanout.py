@@ -224,7 +224,7 @@ class Fanout:
             response = await self.reader.xread({key: self.head_id}, count=1000, block=BLOCK_MS)
             for _stream, entries in response or ():
                 for entry_id, fields in entries:
-                    self.apply(LogEntry.from_fields(entry_id, fields))
+                    await self.apply(LogEntry.from_fields(entry_id, fields))
 
     # State
 
@@ -252,7 +252,7 @@ class Fanout:
         self.head = parse_event_id(state.head)
         self.head_id = state.head
 
-    def apply(self, entry: LogEntry) -> None:
+    async def apply(self, entry: LogEntry) -> None:
         """Apply one log entry to the in-memory state and deliver its frame."""
         eid = parse_event_id(entry.id)
         if eid <= self.head:
@@ -275,24 +275,33 @@ class Fanout:
         frame = self.frame(entry)
         self._ring_append(eid, channel, frame)
         metrics.events.labels(entry.type).inc()
-        self._deliver(eid, channel, frame)
+        await self._deliver(eid, channel, frame)
 
-    def _deliver(self, eid: EventId, channel: str, frame: Frame) -> None:
-        # The hot loop: the same bytes go to every matching subscriber.
+    async def _deliver(self, eid: EventId, channel: str, frame: Frame) -> None:
+        """The hot loop: the same bytes go to every matching subscriber.
+
+        A large fan-out yields to the event loop every `delivery_slice` subscribers, so
+        that a publish or a connect is not held up behind it. The subscribers are
+        listed first: one that joins meanwhile has this event already (from the ring
+        or in its reset, both updated above), and is not sent it twice.
+        """
+        subscribers = [*self._by_channel.get(channel, ()), *self._everything]
+        slice_size = self.settings.delivery_slice
         delivered = 0
         failed: list[Subscriber] = []
-        for group in (self._by_channel.get(channel, ()), self._everything):
-            for sub in group:
-                if sub.after is not None:
-                    if eid <= sub.after:
-                        continue
-                    sub.after = None
-                try:
-                    sub.push(frame)
-                except Exception:  # one broken connection must not stop the others
-                    log.exception("dropping a subscriber that failed to take a frame")
-                    failed.append(sub)
-                delivered += 1
+        for n, sub in enumerate(subscribers, 1):
+            if sub.after is not None:
+                if eid <= sub.after:
+                    continue
+                sub.after = None
+            try:
+                sub.push(frame)
+            except Exception:  # one broken connection must not stop the others
+                log.exception("dropping a subscriber that failed to take a frame")
+                failed.append(sub)
+            delivered += 1
+            if n % slice_size == 0:
+                await asyncio.sleep(0)
         for sub in failed:
             self.unsubscribe(sub)
         metrics.delivered(eid[0], delivered)

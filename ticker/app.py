@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Starlette:
             *openapi.routes,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(logs.AccessLog), Middleware(metrics.RequestMetrics)],
+        middleware=[Middleware(logs.AccessLog)],
         exception_handlers={
             Problem: _problem,
             NotReplicated: _not_replicated,

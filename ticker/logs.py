@@ -15,6 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ticker import metrics
+
 access = logging.getLogger("ticker.access")
 editorial = logging.getLogger("ticker.editorial")
 
@@ -67,7 +69,8 @@ def action(kind: str, **fields: Any) -> None:
 
 
 class AccessLog:
-    """One line per request: method, route template, path, status, duration, client."""
+    """One log line and one metrics sample per request: method, route template, path,
+    status, duration, client."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -80,14 +83,16 @@ class AccessLog:
 
         async def send_and_log(message: Message) -> None:
             if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", None)
+                route = getattr(scope.get("route"), "path", "unmatched")
+                seconds = time.perf_counter() - started
+                metrics.observe_request(route, scope["method"], message["status"], seconds)
                 client = scope.get("client")
                 fields = {
                     "method": scope["method"],
                     "path": scope["path"],
                     "route": route,
                     "status": message["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                     "client": client[0] if client else None,
                 }
                 access.info(

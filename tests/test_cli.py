@@ -200,3 +200,32 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
         out, _ = second.communicate(timeout=20)
     assert "First admin login" not in out and "Created channel" not in out
     time.sleep(0.1)
+
+
+def test_processes_starting_together_make_one_admin() -> None:
+    """A deploy starts several processes on an empty Redis: one bootstraps, once."""
+    fresh = RedisServer().start()
+    servers = [TickerServer(fresh.url, TICKER_LOG_LEVEL="info") for _ in range(3)]
+    procs = []
+    try:
+        for s in servers:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ticker", "serve", "--port", str(s.port)],
+                    env={**os.environ, "REDIS_URL": fresh.url},
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+            )
+        for s in servers:
+            wait_until(lambda s=s: httpx.get(f"{s.base}/readyz", timeout=1).status_code == 200, 30)
+    finally:
+        outputs = []
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+            outputs.append(proc.communicate(timeout=20)[0])
+    assert sum("First admin login" in out for out in outputs) == 1
+    assert sum("Created channel 'main'" in out for out in outputs) == 1
+    assert list(fresh.client().hkeys("ticker:users")) == ["admin"]
+    fresh.kill()

@@ -239,6 +239,10 @@ async def _bootstrap(settings: Settings) -> None:
     """A fresh install gets the `main` channel and a first admin, printed once."""
     try:
         async with _store(settings) as store:
+            # Several processes may start at once on an empty Redis (a deploy): only the
+            # one that takes this key bootstraps, so there is one admin, printed once.
+            if not await store.redis.set(store.keys.bootstrap, str(os.getpid()), nx=True, ex=60):
+                return
             if not await store.channels():
                 await store.save_channel(Channel(id="main", title="عاجل"), actor="system")
                 print("Created channel 'main'.", flush=True)

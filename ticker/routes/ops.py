@@ -24,14 +24,18 @@ async def readyz(request: Request) -> Response:
             status_code=503,
             headers={"Retry-After": "2"},
         )
+    ready = svc.fanout.ready.is_set()
+    # Not ready until the stream has loaded its state: a balancer must not send streams yet.
     return JSONResponse(
         {
-            "status": "ok",
+            "status": "ok" if ready else "starting",
             "redis": "ok",
-            "stream": "ready" if svc.fanout.ready.is_set() else "starting",
+            "stream": "ready" if ready else "starting",
             "subscribers": svc.fanout.subscriber_count,
             "direct_subscribers": sum(s.direct for s in svc.fanout.subscribers()),
-        }
+        },
+        status_code=200 if ready else 503,
+        headers={} if ready else {"Retry-After": "2"},
     )
 
 

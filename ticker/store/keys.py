@@ -12,6 +12,9 @@
 | `{p}expiry`              | zset   | `{channel}/{item id}` scored by expiry time in ms       |
 | `{p}tokens`              | hash   | sha256(token) -> token JSON (never the token itself)    |
 | `{p}token-names`         | hash   | token name -> sha256(token)                             |
+| `{p}bootstrap`           | string | held for a minute by the process creating `main` and   |
+|                          |        | the first admin, so replicas starting together do not  |
+|                          |        | each make one                                           |
 | `{p}users`               | hash   | user name -> user JSON (argon2id password hash)         |
 | `{p}idem:{sha256}`       | string | the first result of an Idempotency-Key, with a TTL      |
 | `{p}audit`               | stream | who changed what: every publish, update, retract,       |
@@ -62,6 +65,10 @@ class Keys:
     @property
     def token_names(self) -> str:
         return f"{self.prefix}token-names"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.prefix}bootstrap"
 
     @property
     def users(self) -> str:

@@ -8,6 +8,7 @@ user's sessions in the same step), token changes here.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
@@ -18,8 +19,8 @@ from starlette.responses import Response
 
 from ticker.auth import ROLES, hash_password
 from ticker.desk.errors import DeskError
-from ticker.desk.forms import Form, read_form
-from ticker.desk.pages import desk_page, redirect, render, require_admin, require_csrf
+from ticker.desk.forms import Form
+from ticker.desk.pages import desk_page, redirect, render, require_admin, require_post
 from ticker.desk.sessions import Session
 from ticker.model import (
     CHANNEL_ID,
@@ -65,8 +66,92 @@ def _actor(session: Session) -> str:
     return f"user:{session.user.name}"
 
 
-def _selected_channels(form: Form, known: set[str]) -> list[str]:
+async def _selected_channels(form: Form, store: Store) -> list[str]:
+    known = {c.id for c in await store.channels()}
     return sorted({c for c in form.getlist("channels") if c in known})
+
+
+# What each admin page shows besides the form: loaded afresh for every render.
+
+
+async def _channels_data(store: Store) -> dict[str, Any]:
+    return {
+        "channels": await store.channels(),
+        "ttl_hours": CHANNEL_TTL_HOURS,
+        "timezones": TIMEZONES,
+        "editing": "",  # the channel whose form shows the posted values and errors
+    }
+
+
+async def _users_data(store: Store) -> dict[str, Any]:
+    return {"users": await store.list_users(), "channels": await store.channels(), "roles": ROLES}
+
+
+async def _tokens_data(store: Store) -> dict[str, Any]:
+    return {"tokens": await store.list_tokens(), "channels": await store.channels()}
+
+
+# Page name (and template admin_<page>.html): its data, and its empty form.
+_PAGES: dict[str, tuple[Callable[[Store], Awaitable[dict[str, Any]]], dict[str, Any]]] = {
+    "channels": (_channels_data, {"lang": "ar", "timezone": "Asia/Beirut", "ttl_hours": "6"}),
+    "users": (_users_data, {"role": "editor", "channels": []}),
+    "tokens": (_tokens_data, {"channels": []}),
+}
+
+
+async def _admin_page(
+    request: Request,
+    session: Session,
+    page: str,
+    *,
+    status: int = 200,
+    message: str = "",
+    message_params: dict[str, Any] | None = None,
+    kind: str = "info",
+    errors: Errors | None = None,
+    form: dict[str, Any] | None = None,
+    **extra: str,
+) -> Response:
+    """An admin page (see `_PAGES`); `extra` overrides its data, e.g. `editing` for channels."""
+    load, empty_form = _PAGES[page]
+    return render(
+        request,
+        f"admin_{page}.html",
+        {
+            "page": page,
+            **await load(services(request).store),
+            "message": message,
+            "message_params": message_params or {},
+            "kind": kind,
+            "errors": errors or {},
+            "form": form or empty_form,
+            **extra,
+        },
+        status=status,
+        session=session,
+    )
+
+
+async def _invalid(
+    request: Request,
+    session: Session,
+    page: str,
+    errors: Errors,
+    form: dict[str, Any],
+    **extra: str,
+) -> Response:
+    """The page again, with the posted form and what is wrong with it."""
+    return await _admin_page(
+        request,
+        session,
+        page,
+        status=422,
+        message="error.fields",
+        kind="error",
+        errors=errors,
+        form=form,
+        **extra,
+    )
 
 
 # Channels
@@ -93,51 +178,30 @@ def _channel_fields(form: Form) -> tuple[dict[str, str], Errors]:
     return values, errors
 
 
-async def _channels_page(
-    request: Request,
-    session: Session,
-    *,
-    status: int = 200,
-    message: str = "",
-    message_params: dict[str, Any] | None = None,
-    kind: str = "info",
-    errors: Errors | None = None,
-    form: dict[str, str] | None = None,
-    editing: str = "",
-) -> Response:
-    channels = await services(request).store.channels()
-    return render(
-        request,
-        "admin_channels.html",
-        {
-            "page": "channels",
-            "channels": channels,
-            "ttl_hours": CHANNEL_TTL_HOURS,
-            "timezones": TIMEZONES,
-            "message": message,
-            "message_params": message_params or {},
-            "kind": kind,
-            "errors": errors or {},
-            "form": form or {"lang": "ar", "timezone": "Asia/Beirut", "ttl_hours": "6"},
-            "editing": editing,
-        },
-        status=status,
-        session=session,
-    )
-
-
 @desk_page
 async def channels_page(request: Request) -> Response:
     session = await require_admin(request)
     done = request.query_params.get("done") == "1"
-    return await _channels_page(request, session, message="done.saved" if done else "")
+    return await _admin_page(request, session, "channels", message="done.saved" if done else "")
+
+
+async def _save_channel(
+    store: Store, session: Session, channel_id: str, values: dict[str, str]
+) -> Response:
+    channel = Channel(
+        id=channel_id,
+        title=values["title"],
+        lang=values["lang"],
+        timezone=values["timezone"],
+        default_ttl_seconds=int(values["ttl_hours"]) * 3600,
+    )
+    await store.save_channel(channel, actor=_actor(session))
+    return redirect("/desk/admin/channels?done=1")
 
 
 @desk_page
 async def add_channel(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request, admin=True)
     store = services(request).store
     channel_id = form.get("id", "").strip()
     values, errors = _channel_fields(form)
@@ -148,33 +212,13 @@ async def add_channel(request: Request) -> Response:
     if not errors and await store.get_channel(channel_id) is not None:
         errors["id"] = ("channels.exists", {"channel": channel_id})
     if errors:
-        return await _channels_page(
-            request,
-            session,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors=errors,
-            form={"id": channel_id, **values},
-        )
-    await store.save_channel(
-        Channel(
-            id=channel_id,
-            title=values["title"],
-            lang=values["lang"],
-            timezone=values["timezone"],
-            default_ttl_seconds=int(values["ttl_hours"]) * 3600,
-        ),
-        actor=_actor(session),
-    )
-    return redirect("/desk/admin/channels?done=1")
+        return await _invalid(request, session, "channels", errors, {"id": channel_id, **values})
+    return await _save_channel(store, session, channel_id, values)
 
 
 @desk_page
 async def edit_channel(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request, admin=True)
     store = services(request).store
     channel_id = request.path_params["channel"]
     old = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
@@ -182,61 +226,13 @@ async def edit_channel(request: Request) -> Response:
         raise DeskError(404, "error.unknown_channel", channel=channel_id)
     values, errors = _channel_fields(form)
     if errors:
-        return await _channels_page(
-            request,
-            session,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors=errors,
-            form={"id": channel_id, **values},
-            editing=channel_id,
+        return await _invalid(
+            request, session, "channels", errors, {"id": channel_id, **values}, editing=channel_id
         )
-    await store.save_channel(
-        Channel(
-            id=old.id,
-            title=values["title"],
-            lang=values["lang"],
-            timezone=values["timezone"],
-            default_ttl_seconds=int(values["ttl_hours"]) * 3600,
-        ),
-        actor=_actor(session),
-    )
-    return redirect("/desk/admin/channels?done=1")
+    return await _save_channel(store, session, old.id, values)
 
 
 # Users
-
-
-async def _users_page(
-    request: Request,
-    session: Session,
-    *,
-    status: int = 200,
-    message: str = "",
-    message_params: dict[str, Any] | None = None,
-    kind: str = "info",
-    errors: Errors | None = None,
-    form: dict[str, Any] | None = None,
-) -> Response:
-    store = services(request).store
-    return render(
-        request,
-        "admin_users.html",
-        {
-            "page": "users",
-            "users": await store.list_users(),
-            "channels": await store.channels(),
-            "roles": ROLES,
-            "message": message,
-            "message_params": message_params or {},
-            "kind": kind,
-            "errors": errors or {},
-            "form": form or {"role": "editor", "channels": []},
-        },
-        status=status,
-        session=session,
-    )
 
 
 def _done(request: Request) -> tuple[str, dict[str, Any]]:
@@ -253,19 +249,17 @@ def _done(request: Request) -> tuple[str, dict[str, Any]]:
 async def users_page(request: Request) -> Response:
     session = await require_admin(request)
     message, params = _done(request)
-    return await _users_page(request, session, message=message, message_params=params)
+    return await _admin_page(request, session, "users", message=message, message_params=params)
 
 
 @desk_page
 async def add_user(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request, admin=True)
     store = services(request).store
     name = form.get("name", "").strip()
     role = form.get("role", "")
     password = form.get("password", "")
-    channels = _selected_channels(form, {c.id for c in await store.channels()})
+    channels = await _selected_channels(form, store)
     errors: Errors = {}
     if not NAME.match(name):
         errors["name"] = ("field.user_name", {})
@@ -276,14 +270,8 @@ async def add_user(request: Request) -> Response:
     if len(password) < PASSWORD_MIN:
         errors["password"] = ("field.password", {})
     if errors:
-        return await _users_page(
-            request,
-            session,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors=errors,
-            form={"name": name, "role": role, "channels": channels},
+        return await _invalid(
+            request, session, "users", errors, {"name": name, "role": role, "channels": channels}
         )
     user = UserRecord(
         name,
@@ -302,9 +290,7 @@ async def add_user(request: Request) -> Response:
 
 @desk_page
 async def change_user(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request, admin=True)
     store = services(request).store
     name = request.path_params["name"]
     user = await store.get_user(name)
@@ -314,9 +300,7 @@ async def change_user(request: Request) -> Response:
     is_self = user.name == session.user.name
     if action == "disable":
         if is_self:
-            return await _users_page(
-                request, session, status=409, message="users.self", kind="error"
-            )
+            return await _not_self(request, session)
         await _save(
             store, user, session, disabled=True, end_sessions=True, audit={"action": "disable"}
         )
@@ -327,9 +311,10 @@ async def change_user(request: Request) -> Response:
     if action == "password":
         password = form.get("password", "")
         if len(password) < PASSWORD_MIN:
-            return await _users_page(
+            return await _admin_page(
                 request,
                 session,
+                "users",
                 status=422,
                 message="field.password",
                 kind="error",
@@ -350,10 +335,8 @@ async def change_user(request: Request) -> Response:
         if role not in ROLES:
             raise DeskError(422, "field.role")
         if is_self and role != "admin":
-            return await _users_page(
-                request, session, status=409, message="users.self", kind="error"
-            )
-        channels = _selected_channels(form, {c.id for c in await store.channels()})
+            return await _not_self(request, session)
+        channels = await _selected_channels(form, store)
         await _save(
             store,
             user,
@@ -364,6 +347,13 @@ async def change_user(request: Request) -> Response:
         )
         return redirect("/desk/admin/users?done=saved")
     raise DeskError(400, "error.bad_form")
+
+
+async def _not_self(request: Request, session: Session) -> Response:
+    """An admin may not disable their own account nor take away their own admin role."""
+    return await _admin_page(
+        request, session, "users", status=409, message="users.self", kind="error"
+    )
 
 
 async def _save(
@@ -383,55 +373,23 @@ async def _save(
 # Tokens
 
 
-async def _tokens_page(
-    request: Request,
-    session: Session,
-    *,
-    status: int = 200,
-    message: str = "",
-    message_params: dict[str, Any] | None = None,
-    kind: str = "info",
-    errors: Errors | None = None,
-    form: dict[str, Any] | None = None,
-) -> Response:
-    store = services(request).store
-    return render(
-        request,
-        "admin_tokens.html",
-        {
-            "page": "tokens",
-            "tokens": await store.list_tokens(),
-            "channels": await store.channels(),
-            "message": message,
-            "message_params": message_params or {},
-            "kind": kind,
-            "errors": errors or {},
-            "form": form or {"channels": []},
-        },
-        status=status,
-        session=session,
-    )
-
-
 @desk_page
 async def tokens_page(request: Request) -> Response:
     session = await require_admin(request)
     revoked = request.query_params.get("revoked", "")
     if revoked:
-        return await _tokens_page(
-            request, session, message="tokens.revoked", message_params={"name": revoked}
+        return await _admin_page(
+            request, session, "tokens", message="tokens.revoked", message_params={"name": revoked}
         )
-    return await _tokens_page(request, session)
+    return await _admin_page(request, session, "tokens")
 
 
 @desk_page
 async def create_token(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request, admin=True)
     store = services(request).store
     name = form.get("name", "").strip()
-    channels = _selected_channels(form, {c.id for c in await store.channels()})
+    channels = await _selected_channels(form, store)
     errors: Errors = {}
     if not NAME.match(name):
         errors["name"] = ("field.user_name", {})
@@ -441,14 +399,8 @@ async def create_token(request: Request) -> Response:
         except ValueError:
             errors["name"] = ("tokens.exists", {"name": name})
     if errors:
-        return await _tokens_page(
-            request,
-            session,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors=errors,
-            form={"name": name, "channels": channels},
+        return await _invalid(
+            request, session, "tokens", errors, {"name": name, "channels": channels}
         )
     await DeskStore(store).record(
         "token", _actor(session), name, {"action": "create", "channels": channels}
@@ -465,9 +417,7 @@ async def create_token(request: Request) -> Response:
 
 @desk_page
 async def revoke_token(request: Request) -> Response:
-    session = await require_admin(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, _ = await require_post(request, admin=True)
     store = services(request).store
     name = request.path_params["name"]
     if not await store.revoke_token(name):

@@ -23,7 +23,14 @@ from ticker.desk.forms import Form, read_form
 from ticker.desk.i18n import translator
 from ticker.desk.items import LIFETIME_HOURS, item_view, live_items, recently_ended
 from ticker.desk.login import login_page
-from ticker.desk.pages import desk_page, redirect, render, require_csrf, require_session
+from ticker.desk.pages import (
+    desk_page,
+    redirect,
+    render,
+    require_csrf,
+    require_post,
+    require_session,
+)
 from ticker.desk.sessions import Session, sessions
 from ticker.model import (
     CHANNEL_ID,
@@ -89,6 +96,40 @@ def _default_form(channels: list[Channel], wanted: str | None) -> dict[str, str]
     }
 
 
+def _render_form(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    status: int,
+    session: Session | None,
+    csrf: str | None,
+) -> Response:
+    """A page with an item form. `csrf`, when given, is the token to post it with (the one
+    the form came with, when Redis is down and there is no session to take it from); a 503
+    says when to try again."""
+    if csrf is not None:
+        context["csrf"] = csrf
+    headers = UNAVAILABLE_HEADERS if status == 503 else None
+    return render(request, template, context, status=status, headers=headers, session=session)
+
+
+def _item_input(body: dict[str, Any], ttl: str, *, partial: bool) -> ItemInput | list[FieldError]:
+    """The item the form asks for, or every field that is wrong with it; `ttl` is the
+    form's lifetime in seconds ("" for none)."""
+    errors: list[FieldError] = []
+    if ttl:
+        try:
+            body["ttl_seconds"] = int(ttl)
+        except ValueError:
+            errors.append(FieldError("ttl_seconds", "must be a whole number"))
+    try:
+        inp = ItemInput.parse(body, partial=partial)
+    except ValidationError as exc:
+        return errors + exc.errors
+    return errors or inp
+
+
 async def render_compose(
     request: Request,
     session: Session | None,
@@ -133,10 +174,7 @@ async def render_compose(
         "lifetimes": LIFETIME_HOURS,
         "degraded": degraded,
     }
-    if csrf is not None:
-        context["csrf"] = csrf
-    headers = UNAVAILABLE_HEADERS if status == 503 else None
-    return render(request, "compose.html", context, status=status, headers=headers, session=session)
+    return _render_form(request, "compose.html", context, status=status, session=session, csrf=csrf)
 
 
 @desk_page
@@ -191,52 +229,37 @@ async def _unavailable(
 
 
 async def _publish(request: Request, session: Session, form: dict[str, str]) -> Response:
+    async def again(
+        status: int,
+        message: str,
+        *,
+        message_params: dict[str, Any] | None = None,
+        errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    ) -> Response:
+        return await render_compose(
+            request,
+            session,
+            form,
+            status=status,
+            message=message,
+            message_params=message_params,
+            kind="error",
+            errors=errors,
+        )
+
     store = services(request).store
     channel_id = form["channel"]
     channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if channel is None:
-        return await render_compose(
-            request,
-            session,
-            form,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors={"channel": ("field.channel", {})},
-        )
+        return await again(422, "error.fields", errors={"channel": ("field.channel", {})})
     if not session.allows(channel.id):
-        return await render_compose(
-            request,
-            session,
-            form,
-            status=403,
-            message="error.forbidden_channel",
-            message_params={"channel": channel.id},
-            kind="error",
-        )
+        return await again(403, "error.forbidden_channel", message_params={"channel": channel.id})
     body: dict[str, Any] = {"text": form["text"], "priority": form["priority"] or "urgent"}
     if form["url"].strip():
         body["url"] = form["url"]
-    errors: list[FieldError] = []
-    if form["ttl_seconds"]:
-        try:
-            body["ttl_seconds"] = int(form["ttl_seconds"])
-        except ValueError:
-            errors.append(FieldError("ttl_seconds", "must be a whole number"))
-    try:
-        inp = ItemInput.parse(body, partial=False)
-    except ValidationError as exc:
-        errors.extend(exc.errors)
-    if errors:
-        return await render_compose(
-            request,
-            session,
-            form,
-            status=422,
-            message="error.fields",
-            kind="error",
-            errors=field_errors(errors, form["text"]),
-        )
+    inp = _item_input(body, form["ttl_seconds"], partial=False)
+    if isinstance(inp, list):
+        return await again(422, "error.fields", errors=field_errors(inp, form["text"]))
     key = form["idempotency_key"]
     if not 1 <= len(key) <= 255:
         key = new_key()
@@ -301,10 +324,7 @@ def _edit_page(
         "kind": "error",
         "lifetimes": LIFETIME_HOURS,
     }
-    if csrf is not None:
-        context["csrf"] = csrf
-    headers = UNAVAILABLE_HEADERS if status == 503 else None
-    return render(request, "edit.html", context, status=status, headers=headers, session=session)
+    return _render_form(request, "edit.html", context, status=status, session=session, csrf=csrf)
 
 
 @desk_page
@@ -327,21 +347,25 @@ async def edit_item(request: Request) -> Response:
     data = await read_form(request)
     form = {k: data.get(k, "") for k in ("text", "url", "priority", "ttl_seconds")}
     channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
-    bare = {"id": item_id}
-    try:
-        session = await sessions(request).load(request)
-    except REDIS_DOWN:
+
+    def unavailable(session: Session | None, csrf: str | None = None) -> Response:
+        # Redis is down: the page from the path and the posted form alone.
         fallback = Channel(id=channel_id, title=channel_id)
         return _edit_page(
             request,
-            None,
+            session,
             fallback,
-            bare,
+            {"id": item_id},
             form,
             status=503,
             message="error.unavailable",
-            csrf=data.get("csrf", ""),
+            csrf=csrf,
         )
+
+    try:
+        session = await sessions(request).load(request)
+    except REDIS_DOWN:
+        return unavailable(None, data.get("csrf", ""))
     if session is None:
         return login_page(request, status=401, message="login.expired")
     require_csrf(session, data)
@@ -354,17 +378,8 @@ async def edit_item(request: Request) -> Response:
             "url": form["url"] or None,
             "priority": form["priority"] or item.get("priority", "urgent"),
         }
-        errors: list[FieldError] = []
-        if form["ttl_seconds"]:
-            try:
-                body["ttl_seconds"] = int(form["ttl_seconds"])
-            except ValueError:
-                errors.append(FieldError("ttl_seconds", "must be a whole number"))
-        try:
-            inp = ItemInput.parse(body, partial=True)
-        except ValidationError as exc:
-            errors.extend(exc.errors)
-        if errors:
+        inp = _item_input(body, form["ttl_seconds"], partial=True)
+        if isinstance(inp, list):
             return _edit_page(
                 request,
                 session,
@@ -373,7 +388,7 @@ async def edit_item(request: Request) -> Response:
                 form,
                 status=422,
                 message="error.fields",
-                errors=field_errors(errors, form["text"]),
+                errors=field_errors(inp, form["text"]),
             )
         try:
             await publishing.correct(
@@ -386,10 +401,7 @@ async def edit_item(request: Request) -> Response:
                 request, session, channel, item, form, status=409, message="error.title"
             )
     except REDIS_DOWN:
-        fallback = Channel(id=channel_id, title=channel_id)
-        return _edit_page(
-            request, session, fallback, bare, form, status=503, message="error.unavailable"
-        )
+        return unavailable(session)
     return redirect(f"/desk/compose?channel={channel.id}&done=corrected")
 
 
@@ -431,9 +443,7 @@ async def retract_page(request: Request) -> Response:
 
 @desk_page
 async def retract_item(request: Request) -> Response:
-    session = await require_session(request)
-    data = await read_form(request)
-    require_csrf(session, data)
+    session, data = await require_post(request)
     channel, item = await _item(request, session)
     if item is None:
         return _gone(channel)

@@ -11,7 +11,15 @@ from ticker.desk import throttle
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import read_form
 from ticker.desk.i18n import LANG_COOKIE, LANGS
-from ticker.desk.pages import desk_page, local_path, redirect, render, require_csrf, require_session
+from ticker.desk.pages import (
+    desk_page,
+    local_path,
+    redirect,
+    render,
+    require_csrf,
+    require_post,
+    require_session,
+)
 from ticker.desk.sessions import (
     CSRF_FIELD,
     csrf_matches,
@@ -171,17 +179,15 @@ async def password_form(request: Request) -> Response:
 
 @desk_page
 async def change_password(request: Request) -> Response:
-    session = await require_session(request)
-    form = await read_form(request)
-    require_csrf(session, form)
+    session, form = await require_post(request)
     current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
-    errors: dict[str, str] = {}
+    errors: dict[str, tuple[str, dict[str, object]]] = {}
     if not await check_password(session.user, current):
-        errors["current"] = "password.wrong"
+        errors["current"] = ("password.wrong", {})
     if len(new) < PASSWORD_MIN:
-        errors["new"] = "field.password"
+        errors["new"] = ("field.password", {})
     elif new != again:
-        errors["again"] = "password.differ"
+        errors["again"] = ("password.differ", {})
     if errors:
         return render(
             request,

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ticker.assets import templates
 from ticker.desk.errors import DeskError, LoginRequired
-from ticker.desk.forms import Form
+from ticker.desk.forms import Form, read_form
 from ticker.desk.i18n import Translator, translator
 from ticker.desk.security import secure
 from ticker.desk.sessions import COOKIE, CSRF_FIELD, Session, csrf_matches, sessions
@@ -131,6 +131,14 @@ async def require_admin(request: Request) -> Session:
 def require_csrf(session: Session, form: Form) -> None:
     if not csrf_matches(session.csrf, form.get(CSRF_FIELD)):
         raise DeskError(403, "error.csrf")
+
+
+async def require_post(request: Request, *, admin: bool = False) -> tuple[Session, Form]:
+    """A form post by a logged-in user (an admin, with `admin`) that carries their CSRF token."""
+    session = await (require_admin if admin else require_session)(request)
+    form = await read_form(request)
+    require_csrf(session, form)
+    return session, form
 
 
 def local_path(value: str | None, default: str = "/desk/compose") -> str:

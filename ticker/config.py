@@ -94,7 +94,7 @@ class Settings:
         "Serve streams on the direct-write fast path (ticker/fastpath.py); false: plain ASGI.",
     )
     delivery_slice: int = _setting(
-        1000,
+        250,
         "TICKER_DELIVERY_SLICE",
         "Subscribers a fan-out serves before letting other work run (requests, connects).",
     )

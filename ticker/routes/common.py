@@ -59,7 +59,12 @@ async def read_json(request: Request) -> Any:
 
 
 async def known_channel(request: Request, channel_id: str) -> Channel:
-    channel = await services(request).store.get_channel(channel_id)
+    """The channel, from the fan-out's copy (kept current through the log), else Redis
+    (a channel made a moment ago): one Redis round trip fewer on every publish."""
+    svc = services(request)
+    channel = svc.fanout.channels.get(channel_id) if svc.fanout.ready.is_set() else None
+    if channel is None:
+        channel = await svc.store.get_channel(channel_id)
     if channel is None:
         raise Problem(404, f"There is no channel '{channel_id}'. GET /api/v1/channels lists them.")
     return channel

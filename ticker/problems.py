@@ -58,8 +58,9 @@ def invalid_fields(errors: list[FieldError]) -> Problem:
 def redis_unavailable() -> Problem:
     return Problem(
         503,
-        "The ticker's database (Redis) cannot be reached right now; nothing was changed. "
-        "Try again in a few seconds.",
+        "The ticker's database (Redis) cannot be reached right now, so this was not done "
+        "(or, if Redis answered too late, not confirmed). Try again in a few seconds; a "
+        "publish retried with the same Idempotency-Key never publishes twice.",
         title="Service Unavailable",
         headers={"Retry-After": "2"},
     )

@@ -206,7 +206,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _prepare_multiprocess_metrics()
         base = f"http://{settings.host}:{settings.port}"
         print(
-            f"Ticker on {base}  (stream {base}/api/v1/stream, API {base}/api/v1/channels)",
+            f"Ticker on {base}: news desk {base}/desk, demo page {base}/demo, "
+            f"stream {base}/api/v1/stream",
             flush=True,
         )
         uvicorn.run(

@@ -333,11 +333,6 @@ class Store:
             trimmed, entries = await pipe.execute()
         return trimmed or "0-0", [LogEntry.from_fields(eid, f) for eid, f in entries]
 
-    async def log_entries(self, count: int = 100) -> list[LogEntry]:
-        """The newest `count` entries, oldest first (for the CLI and audit views)."""
-        raw = await self.redis.xrevrange(self.keys.log, count=count)
-        return [LogEntry.from_fields(eid, f) for eid, f in reversed(raw)]
-
     # Tokens
 
     async def create_token(self, name: str, channels: list[str], created_at: str) -> str:

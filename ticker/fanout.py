@@ -385,10 +385,10 @@ class Fanout:
             # Another process is ahead of us; skip what the client has, as it arrives.
             sub.after = after
             self._add(sub)
-            metrics.resumes.labels("memory").inc()
+            metrics.resumes_from_memory.inc()
         elif after >= self.floor:
             self._add(sub)
-            metrics.resumes.labels("memory").inc()
+            metrics.resumes_from_memory.inc()
             frames = self._ring_after(after, sub.channels)
             if frames:
                 sub.write_many(frames)
@@ -406,7 +406,7 @@ class Fanout:
     def _add(self, sub: Subscriber) -> None:
         self._count += 1
         for label in sub.channels or ("*",):
-            metrics.subscribers.labels(label).inc()
+            metrics.subscribers_of(label).inc()
         if sub.channels is None:
             self._everything.add(sub)
         else:
@@ -418,7 +418,7 @@ class Fanout:
             if sub in self._everything:
                 self._everything.discard(sub)
                 self._count -= 1
-                metrics.subscribers.labels("*").dec()
+                metrics.subscribers_of("*").dec()
             return
         removed = False
         for channel in sub.channels:
@@ -426,7 +426,7 @@ class Fanout:
             if group is not None and sub in group:
                 removed = True
                 group.discard(sub)
-                metrics.subscribers.labels(channel).dec()
+                metrics.subscribers_of(channel).dec()
                 if not group:
                     del self._by_channel[channel]
         self._count -= removed
@@ -459,7 +459,7 @@ class Fanout:
             metrics.resets.inc()
             sub.release(list(resets.values()))
             return
-        metrics.resumes.labels("redis").inc()
+        metrics.resumes_from_redis.inc()
         frames: list[Frame] = []
         reset_channels: set[str] = set()
         if after < parse_event_id(trimmed):

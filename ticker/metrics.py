@@ -41,6 +41,9 @@ delivery_lag = Histogram(
 )
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
 resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
+# Children looked up once: `labels()` costs more than the rest of a connect's bookkeeping.
+resumes_from_memory = resumes.labels("memory")
+resumes_from_redis = resumes.labels("redis")
 resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
 redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.", ["component"])
 reader_reconnects = Counter(
@@ -58,6 +61,17 @@ http_duration = Histogram(
     "Time to answer HTTP requests (streams: time to the response head).",
     ["route"],
 )
+
+
+_subscriber_gauges: dict[str, Gauge] = {}
+
+
+def subscribers_of(label: str) -> Gauge:
+    """The open-streams gauge of one channel filter label (cached: see above)."""
+    gauge = _subscriber_gauges.get(label)
+    if gauge is None:
+        gauge = _subscriber_gauges[label] = subscribers.labels(label)
+    return gauge
 
 
 def delivered(event_id_ms: int, count: int) -> None:

@@ -33,7 +33,7 @@ def event_frame(event_id: str, event: str, data: str) -> Frame:
 def retry_frame(base_ms: int) -> bytes:
     """`retry:` with up to 100% jitter, so that clients dropped together do not all
     come back in the same instant."""
-    return f"retry: {base_ms + random.randint(0, base_ms)}\n\n".encode()
+    return b"retry: %d\n\n" % (base_ms + int(random.random() * (base_ms + 1)))
 
 
 def farewell_retry_ms(base_ms: int) -> int:

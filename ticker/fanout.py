@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from ticker import metrics
 from ticker.config import Settings
 from ticker.model import Channel, EventId, format_event_id, parse_event_id
-from ticker.sse import Frame, event_frame, farewell_retry_ms
+from ticker.sse import Frame, event_frame, farewell_retry_ms, frame_of
 from ticker.store import LoadedState, LogEntry, Store, dumps
 
 log = logging.getLogger("ticker.fanout")
@@ -36,6 +36,9 @@ PUBLIC_TYPES = frozenset({"publish", "update", "retract", "expire"})
 RESET_ITEMS = 100  # the most items a reset snapshot carries (the API's largest limit)
 BLOCK_MS = 5000
 FUTURE_TOLERANCE_MS = 60_000  # an id further ahead than this is bogus: answer with a reset
+COALESCE_BYTES = 16 * 1024  # most bytes of a backlog's frames sent to a subscriber in one write
+
+Event = tuple[EventId, str, Frame]  # (id, channel, frame) of one public event
 
 
 class Subscriber:
@@ -238,8 +241,7 @@ class Fanout:
         while True:
             response = await self.reader.xread({key: self.head_id}, count=1000, block=BLOCK_MS)
             for _stream, entries in response or ():
-                for entry_id, fields in entries:
-                    await self.apply(LogEntry.from_fields(entry_id, fields))
+                await self.apply([LogEntry.from_fields(i, fields) for i, fields in entries])
 
     # State
 
@@ -267,20 +269,42 @@ class Fanout:
         self.head = parse_event_id(state.head)
         self.head_id = state.head
 
-    async def apply(self, entry: LogEntry) -> None:
-        """Apply one log entry to the in-memory state and deliver its frame."""
+    async def apply(self, entries: list[LogEntry]) -> None:
+        """Apply log entries, in order, to the in-memory state and deliver their frames.
+
+        Entries read together are a backlog: they arrived while the loop was busy (a
+        burst, or a fan-out that took longer than the gap between two items). Their
+        frames go out together, up to `COALESCE_BYTES` in one write per subscriber,
+        so a process that falls behind catches up instead of paying a write per
+        event per subscriber. With no backlog each event goes out on its own.
+        """
+        batch: list[Event] = []
+        size = 0
+        for entry in entries:
+            event = self._apply_one(entry)
+            if event is not None:
+                batch.append(event)
+                size += len(event[2].raw)
+                if size >= COALESCE_BYTES:
+                    await self._deliver(batch)
+                    batch, size = [], 0
+        if batch:
+            await self._deliver(batch)
+
+    def _apply_one(self, entry: LogEntry) -> Event | None:
+        """Apply one entry to the state and the ring; its event, if it is public."""
         eid = parse_event_id(entry.id)
         if eid <= self.head:
-            return  # already applied (a re-issued read)
+            return None  # already applied (a re-issued read)
         self.head, self.head_id = eid, entry.id
         channel = entry.channel
         if entry.type == "channel":
             self.channels[channel] = Channel.from_json(json.loads(entry.data))
             self.items.setdefault(channel, {})
-            return
+            return None
         if entry.type not in PUBLIC_TYPES:
             log.warning("ignoring log entry %s of unknown type %r", entry.id, entry.type)
-            return
+            return None
         items = self.items.setdefault(channel, {})
         if entry.type in ("publish", "update"):
             items[entry.item] = {"id": entry.item, **json.loads(entry.data)}
@@ -290,37 +314,54 @@ class Fanout:
         self._channel_event_at[channel] = time.monotonic()
         frame = self.frame(entry)
         self._ring_append(eid, channel, frame)
-        metrics.events.labels(entry.type).inc()
-        await self._deliver(eid, channel, frame)
+        metrics.events_of(entry.type).inc()
+        return eid, channel, frame
 
-    async def _deliver(self, eid: EventId, channel: str, frame: Frame) -> None:
+    async def _deliver(self, batch: list[Event]) -> None:
         """The hot loop: the same bytes go to every matching subscriber.
 
         A large fan-out yields to the event loop every `delivery_slice` subscribers, so
         that a publish or a connect is not held up behind it. The subscribers are
-        listed first: one that joins meanwhile has this event already (from the ring
-        or in its reset, both updated above), and is not sent it twice.
+        listed first: one that joins meanwhile has these events already (from the ring
+        or in its reset, both updated before), and is not sent them twice.
         """
-        subscribers = [*self._by_channel.get(channel, ()), *self._everything]
+        channels = {channel for _, channel, _ in batch}
+        if len(channels) == 1:  # the usual case: every subscriber listed wants it all
+            (channel,) = channels
+            subscribers = [*self._by_channel.get(channel, ()), *self._everything]
+            shared = frame_of([frame for _, _, frame in batch])
+        else:
+            listed = dict.fromkeys(self._everything)
+            for channel in sorted(channels):
+                listed.update(dict.fromkeys(self._by_channel.get(channel, ())))
+            subscribers, shared = list(listed), None
+        by_filter: dict[frozenset[str] | None, tuple[Frame | None, int]] = {}
         slice_size = self.settings.delivery_slice
         delivered = 0
         failed: list[Subscriber] = []
         for n, sub in enumerate(subscribers, 1):
             if sub.after is not None:
-                if eid <= sub.after:
-                    continue
-                sub.after = None
-            try:
-                sub.push(frame)
-            except Exception:  # one broken connection must not stop the others
-                log.exception("dropping a subscriber that failed to take a frame")
-                failed.append(sub)
-            delivered += 1
+                frame, count = _frames_for(batch, sub.channels, sub.after)
+                if batch[-1][0] > sub.after:
+                    sub.after = None
+            elif shared is not None:
+                frame, count = shared, len(batch)
+            else:
+                if sub.channels not in by_filter:
+                    by_filter[sub.channels] = _frames_for(batch, sub.channels, None)
+                frame, count = by_filter[sub.channels]
+            if frame is not None:
+                try:
+                    sub.push(frame)
+                except Exception:  # one broken connection must not stop the others
+                    log.exception("dropping a subscriber that failed to take a frame")
+                    failed.append(sub)
+                delivered += count
             if n % slice_size == 0:
                 await asyncio.sleep(0)
         for sub in failed:
             self.unsubscribe(sub)
-        metrics.delivered(eid[0], delivered)
+        metrics.delivered([eid[0] for eid, _, _ in batch], delivered)
 
     @staticmethod
     def frame(entry: LogEntry) -> Frame:
@@ -482,3 +523,15 @@ class Fanout:
             channels = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
             for channel in channels:
                 sub.push(self.reset_frame(channel))
+
+
+def _frames_for(
+    batch: list[Event], channels: frozenset[str] | None, after: EventId | None
+) -> tuple[Frame | None, int]:
+    """The frames of `batch` a subscriber wants, as one frame, and how many they are."""
+    frames = [
+        frame
+        for eid, channel, frame in batch
+        if (channels is None or channel in channels) and (after is None or eid > after)
+    ]
+    return (frame_of(frames) if frames else None), len(frames)

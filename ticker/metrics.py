@@ -33,7 +33,7 @@ subscribers = Gauge(
     multiprocess_mode="livesum",
 )
 events = Counter("ticker_events_total", "Events read from the log, by type.", ["type"])
-deliveries = Counter("ticker_deliveries_total", "Frames handed to subscribers.")
+deliveries = Counter("ticker_deliveries_total", "Events handed to subscribers.")
 delivery_lag = Histogram(
     "ticker_delivery_lag_seconds",
     "From an event's creation in Redis to its fan-out in this process.",
@@ -74,9 +74,22 @@ def subscribers_of(label: str) -> Gauge:
     return gauge
 
 
-def delivered(event_id_ms: int, count: int) -> None:
+_event_counters: dict[str, Counter] = {}
+
+
+def events_of(event_type: str) -> Counter:
+    counter = _event_counters.get(event_type)
+    if counter is None:
+        counter = _event_counters[event_type] = events.labels(event_type)
+    return counter
+
+
+def delivered(event_ids_ms: list[int], count: int) -> None:
+    """`count` events handed to subscribers; the lag of each event fanned out."""
     deliveries.inc(count)
-    delivery_lag.observe(max(0.0, time.time() - event_id_ms / 1000))
+    now = time.time()
+    for event_id_ms in event_ids_ms:
+        delivery_lag.observe(max(0.0, now - event_id_ms / 1000))
 
 
 async def metrics(request: Request) -> Response:

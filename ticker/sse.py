@@ -26,6 +26,13 @@ def frame(raw: bytes) -> Frame:
     return Frame(raw, chunk(raw))
 
 
+def frame_of(frames: list[Frame]) -> Frame:
+    """Several frames as one, for one write."""
+    if len(frames) == 1:
+        return frames[0]
+    return frame(b"".join(f.raw for f in frames))
+
+
 def event_frame(event_id: str, event: str, data: str) -> Frame:
     return frame(f"id: {event_id}\nevent: {event}\ndata: {data}\n\n".encode())
 

@@ -89,7 +89,7 @@ class QueueSubscriber(Subscriber):
     writer task. Past `limit` bytes it is dropped rather than slowing anyone else down;
     its client reconnects with the id of the last event it got and loses nothing."""
 
-    __slots__ = ("buffer", "limit", "size", "wakeup")
+    __slots__ = ("buffer", "farewell", "limit", "size", "wakeup")
 
     def __init__(self, channels: frozenset[str] | None, limit: int) -> None:
         super().__init__(channels)
@@ -97,6 +97,7 @@ class QueueSubscriber(Subscriber):
         self.size = 0
         self.limit = limit
         self.wakeup = asyncio.Event()
+        self.farewell = b""  # a last `retry:`, sent after what is queued (on shutdown)
 
     def write(self, frame: Frame) -> None:
         self.buffer.append(frame.raw)
@@ -113,13 +114,22 @@ class QueueSubscriber(Subscriber):
         self.buffer.extend(frame.raw for frame in frames)
         self.wakeup.set()
 
+    def close(self, retry_ms: int) -> None:
+        """Have the response end with a `retry:` of its own (on shutdown)."""
+        if not self.dropped:
+            self.dropped = True
+            self.farewell = b"retry: %d\n\n" % retry_ms
+            self.wakeup.set()
+
     async def next_chunk(self) -> bytes | None:
-        """Everything queued, as one write; None once the subscriber is dropped."""
+        """Everything queued, as one write; None once the subscriber is dropped or
+        closed and nothing is left to send."""
         while not self.buffer and not self.dropped:
             self.wakeup.clear()
             await self.wakeup.wait()
-        if self.dropped:
-            return None
+        if not self.buffer:
+            farewell, self.farewell = self.farewell, b""
+            return farewell or None
         chunk = b"".join(self.buffer)
         self.buffer.clear()
         self.size = 0

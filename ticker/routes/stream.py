@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,8 +15,9 @@ from ticker.fanout import Fanout, QueueSubscriber
 from ticker.model import CHANNEL_ID, EventId, parse_event_id
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, services
-from ticker.sse import retry_frame
+from ticker.sse import farewell_retry_ms, retry_frame
 
+FAREWELL_GRACE_SECONDS = 1.0  # well inside `ticker serve`'s 5 s graceful shutdown
 STREAM_HEADERS = {**PUBLIC_HEADERS, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -32,15 +35,22 @@ async def stream(request: Request) -> Response:
         request.headers.get("last-event-id"), request.query_params.get("last_event_id")
     )
     settings = svc.settings
+    shutdown = anyio.Event()  # set by sse-starlette when the server begins to stop
+
+    async def farewell(sub: QueueSubscriber) -> None:
+        # Like the fast path: ask the client to come back after a random delay.
+        await shutdown.wait()
+        sub.close(farewell_retry_ms(settings.retry_ms))
 
     async def frames() -> AsyncIterator[bytes]:
         # Subscribing here, inside the body, ties the subscription to the response's
         # life: the `finally` runs however the connection ends.
         sub = QueueSubscriber(channels, settings.subscriber_buffer)
+        watcher = asyncio.create_task(farewell(sub))
         resuming = fanout.subscribe(sub, after)
-        if resuming is not None:
-            await resuming
         try:
+            if resuming is not None:
+                await resuming
             yield retry_frame(settings.retry_ms)
             while True:
                 chunk = await sub.next_chunk()
@@ -48,6 +58,7 @@ async def stream(request: Request) -> Response:
                     return  # too far behind: the client reconnects with its last id
                 yield chunk
         finally:
+            watcher.cancel()
             fanout.unsubscribe(sub)
 
     return EventSourceResponse(
@@ -57,6 +68,8 @@ async def stream(request: Request) -> Response:
         ping_message_factory=lambda: ServerSentEvent(comment="ping", sep="\n"),
         sep="\n",  # the same line end as our own frames
         send_timeout=settings.send_timeout_seconds,
+        shutdown_event=shutdown,
+        shutdown_grace_period=FAREWELL_GRACE_SECONDS,
     )
 
 

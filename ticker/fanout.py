@@ -49,15 +49,16 @@ class Subscriber:
     are held back (`held`) so that the replay goes out first.
     """
 
-    __slots__ = ("after", "channels", "dropped", "held")
+    __slots__ = ("channels", "dropped", "held", "seen")
     direct = False  # written to directly by the fan-out (ticker/fastpath.py)
 
     def __init__(self, channels: frozenset[str] | None) -> None:
         self.channels = channels  # None: every channel
         self.dropped = False
         self.held: list[Frame] | None = None
-        # Skip events up to this id: a resume from an id this process has not read yet.
-        self.after: EventId | None = None
+        # It has every event up to this id (sent, or in its reset or replay): the
+        # fan-out sends it only what is newer. Set when it subscribes.
+        self.seen: EventId = (0, 0)
 
     def push(self, frame: Frame) -> None:
         if self.held is not None:
@@ -161,6 +162,9 @@ class Fanout:
         self._pinger: asyncio.Task[None] | None = None
         self._resumes: set[asyncio.Task[None]] = set()
         self._channel_event_at: dict[str, float] = {}  # monotonic time of each channel's last event
+        # Events applied to the state that some subscriber may still need (oldest first).
+        self._undelivered: list[Event] = []
+        self._reading: asyncio.Task[Any] | None = None  # the next XREAD, once issued
 
     # Life cycle
 
@@ -169,6 +173,7 @@ class Fanout:
         self._pinger = asyncio.create_task(self._ping_forever(), name="ticker-ping")
 
     async def stop(self) -> None:
+        self._forget_read()
         for task in (self._task, self._pinger, *self._resumes):
             if task is not None:
                 task.cancel()
@@ -234,6 +239,7 @@ class Fanout:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                self._forget_read()
                 metrics.reader_reconnects.inc()
                 metrics.redis_errors.labels("stream-reader").inc()
                 log.warning("stream reader lost Redis (%s); retrying in %.1f s", exc, backoff)
@@ -241,21 +247,39 @@ class Fanout:
                 backoff = min(backoff * 2, 2.0)
             except Exception:
                 # A bug must not silently stop every stream of the process.
+                self._forget_read()
                 log.exception("stream reader failed; resyncing in %.1f s", backoff)
                 resync = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
 
     async def _follow(self) -> None:
-        key = self.store.keys.log
         while True:
-            response = await self.reader.xread({key: self.head_id}, count=1000, block=BLOCK_MS)
-            for _stream, entries in response or ():
-                await self.apply([LogEntry.from_fields(i, fields) for i, fields in entries])
+            if self._reading is None:
+                self._read_ahead()
+            assert self._reading is not None
+            response = await self._reading
+            self._reading = None
+            await self.apply(_entries(response))
+
+    def _read_ahead(self) -> None:
+        """Issue the next XREAD now, so that events arriving during a long fan-out
+        join it (see `_deliver`) instead of waiting for it to end."""
+        self._reading = asyncio.ensure_future(
+            self.reader.xread({self.store.keys.log: self.head_id}, count=1000, block=BLOCK_MS)
+        )
+
+    def _forget_read(self) -> None:
+        reading, self._reading = self._reading, None
+        if reading is not None:
+            if reading.done() and not reading.cancelled():
+                reading.exception()  # retrieved: it was reported where it was awaited
+            reading.cancel()
 
     # State
 
     def _load(self, state: LoadedState) -> None:
+        self._undelivered = []
         self.channels = dict(state.channels)
         self.items = {
             channel: {i: {"id": i, **json.loads(raw)} for i, raw in items.items()}
@@ -280,26 +304,14 @@ class Fanout:
         self.head_id = state.head
 
     async def apply(self, entries: list[LogEntry]) -> None:
-        """Apply log entries, in order, to the in-memory state and deliver their frames.
-
-        Entries read together are a backlog: they arrived while the loop was busy (a
-        burst, or a fan-out that took longer than the gap between two items). Their
-        frames go out together, up to `COALESCE_BYTES` in one write per subscriber,
-        so a process that falls behind catches up instead of paying a write per
-        event per subscriber. With no backlog each event goes out on its own.
-        """
-        batch: list[Event] = []
-        size = 0
+        """Apply log entries, in order, to the in-memory state, and deliver their frames
+        to every subscriber that has not got them yet."""
         for entry in entries:
             event = self._apply_one(entry)
             if event is not None:
-                batch.append(event)
-                size += len(event[2].raw)
-                if size >= COALESCE_BYTES:
-                    await self._deliver(batch)
-                    batch, size = [], 0
-        if batch:
-            await self._deliver(batch)
+                self._undelivered.append(event)
+        while self._undelivered:
+            await self._deliver()
 
     def _apply_one(self, entry: LogEntry) -> Event | None:
         """Apply one entry to the state and the ring; its event, if it is public."""
@@ -327,51 +339,91 @@ class Fanout:
         metrics.events_of(entry.type).inc()
         return eid, channel, frame
 
-    async def _deliver(self, batch: list[Event]) -> None:
-        """The hot loop: the same bytes go to every matching subscriber.
+    async def _deliver(self) -> None:
+        """The hot loop: one pass over the subscribers, bringing each up to `target`.
 
-        A large fan-out yields to the event loop every `delivery_slice` subscribers, so
-        that a publish or a connect is not held up behind it. The subscribers are
-        listed first: one that joins meanwhile has these events already (from the ring
-        or in its reset, both updated before), and is not sent them twice.
+        Each subscriber gets what is newer than its `seen` id, for its channels, in
+        one write. Usually that is one event, the same bytes for everyone. Events
+        that queued while the process was busy go out together, up to
+        `COALESCE_BYTES`: a process that falls behind catches up instead of paying a
+        write per event per subscriber. A large pass yields to the event loop every
+        `delivery_slice` subscribers, so that a publish or a connect is not held up
+        behind it; events read meanwhile join the pass for the subscribers it has not
+        reached yet, and the next pass brings the others up to date.
+
+        Subscribers are listed at the start; one that joins meanwhile has the events
+        already (its reset or replay is made from the state they were applied to).
         """
-        channels = {channel for _, channel, _ in batch}
-        if len(channels) == 1:  # the usual case: every subscriber listed wants it all
-            (channel,) = channels
-            subscribers = [*self._by_channel.get(channel, ()), *self._everything]
-            shared = frame_of([frame for _, _, frame in batch])
-        else:
-            listed = dict.fromkeys(self._everything)
-            for channel in sorted(channels):
-                listed.update(dict.fromkeys(self._by_channel.get(channel, ())))
-            subscribers, shared = list(listed), None
-        by_filter: dict[frozenset[str] | None, tuple[Frame | None, int]] = {}
+        events = self._undelivered
+        upto = _coalesced(events, 0)
+        first_target = target = events[upto - 1][0]
+        subscribers = self._listed({channel for _, channel, _ in events[:upto]})
+        frames: dict[tuple[EventId, frozenset[str] | None], tuple[Frame | None, int]] = {}
         slice_size = self.settings.delivery_slice
         delivered = 0
         failed: list[Subscriber] = []
+        # Most subscribers share `seen` and the channel set (the same objects): look the
+        # frame up again only when either changes.
+        last_seen: EventId | None = None
+        last_channels: frozenset[str] | None = None
+        frame: Frame | None = None
+        count = 0
         for n, sub in enumerate(subscribers, 1):
-            if sub.after is not None:
-                frame, count = _frames_for(batch, sub.channels, sub.after)
-                if batch[-1][0] > sub.after:
-                    sub.after = None
-            elif shared is not None:
-                frame, count = shared, len(batch)
-            else:
-                if sub.channels not in by_filter:
-                    by_filter[sub.channels] = _frames_for(batch, sub.channels, None)
-                frame, count = by_filter[sub.channels]
-            if frame is not None:
-                try:
-                    sub.push(frame)
-                except Exception:  # one broken connection must not stop the others
-                    log.exception("dropping a subscriber that failed to take a frame")
-                    failed.append(sub)
-                delivered += count
+            seen = sub.seen
+            if seen is not target and seen < target:
+                if seen is not last_seen or sub.channels is not last_channels:
+                    key = last_seen, last_channels = seen, sub.channels
+                    if key not in frames:
+                        frames[key] = _frames_for(events[:upto], sub.channels, seen)
+                    frame, count = frames[key]
+                sub.seen = target
+                if frame is not None:
+                    try:
+                        sub.push(frame)
+                    except Exception:  # one broken connection must not stop the others
+                        log.exception("dropping a subscriber that failed to take a frame")
+                        failed.append(sub)
+                    delivered += count
             if n % slice_size == 0:
                 await asyncio.sleep(0)
+                if self._join_new_events():
+                    more = _coalesced(events, upto)
+                    if more > upto:
+                        upto, target = more, events[more - 1][0]
+                        frames.clear()
+                        last_seen = None
         for sub in failed:
             self.unsubscribe(sub)
-        metrics.delivered([eid[0] for eid, _, _ in batch], delivered)
+        # Every subscriber now has the events up to the first target; later ones that
+        # joined the pass still need a pass for those it had passed by.
+        done = bisect.bisect_right([eid for eid, _, _ in events], first_target)
+        metrics.delivered([eid[0] for eid, _, _ in events[:done]], delivered)
+        del events[:done]
+
+    def _listed(self, channels: set[str]) -> list[Subscriber]:
+        if len(channels) == 1:  # the usual case
+            (channel,) = channels
+            return [*self._by_channel.get(channel, ()), *self._everything]
+        listed = dict.fromkeys(self._everything)
+        for channel in sorted(channels):
+            listed.update(dict.fromkeys(self._by_channel.get(channel, ())))
+        return list(listed)
+
+    def _join_new_events(self) -> bool:
+        """Apply what the read-ahead XREAD brought, if it is back; then issue the next."""
+        reading = self._reading
+        if reading is None:
+            self._read_ahead()
+            return False
+        if not reading.done() or reading.cancelled() or reading.exception() is not None:
+            return False  # an error is raised where `_follow` awaits it
+        self._reading = None
+        for entry in _entries(reading.result()):
+            event = self._apply_one(entry)
+            if event is not None:
+                self._undelivered.append(event)
+        self._read_ahead()
+        return True
 
     @staticmethod
     def frame(entry: LogEntry) -> Frame:
@@ -428,13 +480,14 @@ class Fanout:
         than the ring: that returns a coroutine reading Redis, for the caller to run.
         """
         wanted = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
+        sub.seen = self.head
         if after is None or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS:
             self._add(sub)
             metrics.resets.inc()
             sub.write_many([self.reset_frame(channel) for channel in wanted])
         elif after > self.head:
             # Another process is ahead of us; skip what the client has, as it arrives.
-            sub.after = after
+            sub.seen = after
             self._add(sub)
             metrics.resumes_from_memory.inc()
         elif after >= self.floor:
@@ -501,6 +554,7 @@ class Fanout:
         resets = {channel: self.reset_frame(channel) for channel in wanted}
         last_at_head = {channel: self.last.get(channel, "0-0") for channel in wanted}
         sub.held = []
+        sub.seen = head
         self._add(sub)
         after_id = format_event_id(after)
         try:
@@ -530,18 +584,39 @@ class Fanout:
 
     def _reset_everyone(self) -> None:
         for sub in self.subscribers():
+            sub.seen = self.head
             channels = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
             for channel in channels:
                 sub.push(self.reset_frame(channel))
 
 
 def _frames_for(
-    batch: list[Event], channels: frozenset[str] | None, after: EventId | None
+    events: list[Event], channels: frozenset[str] | None, seen: EventId
 ) -> tuple[Frame | None, int]:
-    """The frames of `batch` a subscriber wants, as one frame, and how many they are."""
+    """The frames of `events` a subscriber wants, as one frame, and how many they are."""
     frames = [
         frame
-        for eid, channel, frame in batch
-        if (channels is None or channel in channels) and (after is None or eid > after)
+        for eid, channel, frame in events
+        if eid > seen and (channels is None or channel in channels)
     ]
     return (frame_of(frames) if frames else None), len(frames)
+
+
+def _coalesced(events: list[Event], start: int) -> int:
+    """How many of `events` a pass covers that already covers `start` of them: the
+    first event always, however large, then as many as fit in `COALESCE_BYTES`."""
+    size = sum(len(frame.raw) for _, _, frame in events[:start])
+    end = start
+    while end < len(events) and (end == 0 or size + len(events[end][2].raw) <= COALESCE_BYTES):
+        size += len(events[end][2].raw)
+        end += 1
+    return end
+
+
+def _entries(response: Any) -> list[LogEntry]:
+    """The log entries of an XREAD response (None when the block timed out)."""
+    return [
+        LogEntry.from_fields(entry_id, fields)
+        for _stream, entries in response or ()
+        for entry_id, fields in entries
+    ]

@@ -336,7 +336,7 @@ class Fanout:
         self._channel_event_at[channel] = time.monotonic()
         frame = self.frame(entry)
         self._ring_append(eid, channel, frame)
-        metrics.events_of(entry.type).inc()
+        metrics.child(metrics.events, entry.type).inc()
         return eid, channel, frame
 
     async def _deliver(self) -> None:
@@ -510,7 +510,7 @@ class Fanout:
     def _add(self, sub: Subscriber) -> None:
         self._count += 1
         for label in sub.channels or ("*",):
-            metrics.subscribers_of(label).inc()
+            metrics.child(metrics.subscribers, label).inc()
         if sub.channels is None:
             self._everything.add(sub)
         else:
@@ -522,7 +522,7 @@ class Fanout:
             if sub in self._everything:
                 self._everything.discard(sub)
                 self._count -= 1
-                metrics.subscribers_of("*").dec()
+                metrics.child(metrics.subscribers, "*").dec()
             return
         removed = False
         for channel in sub.channels:
@@ -530,7 +530,7 @@ class Fanout:
             if group is not None and sub in group:
                 removed = True
                 group.discard(sub)
-                metrics.subscribers_of(channel).dec()
+                metrics.child(metrics.subscribers, channel).dec()
                 if not group:
                     del self._by_channel[channel]
         self._count -= removed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +26,8 @@ from prometheus_client.registry import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+M = TypeVar("M", Counter, Gauge)
 
 subscribers = Gauge(
     "ticker_subscribers",
@@ -41,7 +44,7 @@ delivery_lag = Histogram(
 )
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
 resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
-# Children looked up once: `labels()` costs more than the rest of a connect's bookkeeping.
+# Children looked up once (see `child` below).
 resumes_from_memory = resumes.labels("memory")
 resumes_from_redis = resumes.labels("redis")
 resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
@@ -63,25 +66,17 @@ http_duration = Histogram(
 )
 
 
-_subscriber_gauges: dict[str, Gauge] = {}
+_children: dict[tuple[Counter | Gauge, str], Any] = {}
 
 
-def subscribers_of(label: str) -> Gauge:
-    """The open-streams gauge of one channel filter label (cached: see above)."""
-    gauge = _subscriber_gauges.get(label)
-    if gauge is None:
-        gauge = _subscriber_gauges[label] = subscribers.labels(label)
-    return gauge
-
-
-_event_counters: dict[str, Counter] = {}
-
-
-def events_of(event_type: str) -> Counter:
-    counter = _event_counters.get(event_type)
-    if counter is None:
-        counter = _event_counters[event_type] = events.labels(event_type)
-    return counter
+def child(metric: M, label: str) -> M:
+    """`metric.labels(label)`, looked up once: `labels()` takes a lock and builds
+    tuples, which costs more than the rest of a connect's bookkeeping."""
+    key = (metric, label)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(label)
+    return found
 
 
 def delivered(event_ids_ms: list[int], count: int) -> None:

@@ -164,7 +164,7 @@ class Fanout:
         self._channel_event_at: dict[str, float] = {}  # monotonic time of each channel's last event
         # Events applied to the state that some subscriber may still need (oldest first).
         self._undelivered: list[Event] = []
-        self._reading: asyncio.Task[Any] | None = None  # the next XREAD, once issued
+        self._reading: asyncio.Future[Any] | None = None  # the next XREAD, once issued
 
     # Life cycle
 
@@ -255,19 +255,17 @@ class Fanout:
 
     async def _follow(self) -> None:
         while True:
-            if self._reading is None:
-                self._read_ahead()
-            assert self._reading is not None
-            response = await self._reading
+            response = await (self._reading or self._read_ahead())
             self._reading = None
             await self.apply(_entries(response))
 
-    def _read_ahead(self) -> None:
+    def _read_ahead(self) -> asyncio.Future[Any]:
         """Issue the next XREAD now, so that events arriving during a long fan-out
         join it (see `_deliver`) instead of waiting for it to end."""
         self._reading = asyncio.ensure_future(
             self.reader.xread({self.store.keys.log: self.head_id}, count=1000, block=BLOCK_MS)
         )
+        return self._reading
 
     def _forget_read(self) -> None:
         reading, self._reading = self._reading, None
@@ -306,12 +304,16 @@ class Fanout:
     async def apply(self, entries: list[LogEntry]) -> None:
         """Apply log entries, in order, to the in-memory state, and deliver their frames
         to every subscriber that has not got them yet."""
+        self._apply_all(entries)
+        while self._undelivered:
+            await self._deliver()
+
+    def _apply_all(self, entries: list[LogEntry]) -> None:
+        """Apply entries to the state; queue their public events for delivery."""
         for entry in entries:
             event = self._apply_one(entry)
             if event is not None:
                 self._undelivered.append(event)
-        while self._undelivered:
-            await self._deliver()
 
     def _apply_one(self, entry: LogEntry) -> Event | None:
         """Apply one entry to the state and the ring; its event, if it is public."""
@@ -355,8 +357,8 @@ class Fanout:
         already (its reset or replay is made from the state they were applied to).
         """
         events = self._undelivered
-        upto = _coalesced(events, 0)
-        first_target = target = events[upto - 1][0]
+        first_upto = upto = _coalesced(events, 0)
+        target = events[upto - 1][0]
         subscribers = self._listed({channel for _, channel, _ in events[:upto]})
         frames: dict[tuple[EventId, frozenset[str] | None], tuple[Frame | None, int]] = {}
         slice_size = self.settings.delivery_slice
@@ -394,11 +396,10 @@ class Fanout:
                         last_seen = None
         for sub in failed:
             self.unsubscribe(sub)
-        # Every subscriber now has the events up to the first target; later ones that
-        # joined the pass still need a pass for those it had passed by.
-        done = bisect.bisect_right([eid for eid, _, _ in events], first_target)
-        metrics.delivered([eid[0] for eid, _, _ in events[:done]], delivered)
-        del events[:done]
+        # Every subscriber now has the events the pass began with; those that joined it
+        # later still need a pass for the subscribers it had gone by.
+        metrics.delivered([eid[0] for eid, _, _ in events[:first_upto]], delivered)
+        del events[:first_upto]
 
     def _listed(self, channels: set[str]) -> list[Subscriber]:
         if len(channels) == 1:  # the usual case
@@ -418,10 +419,7 @@ class Fanout:
         if not reading.done() or reading.cancelled() or reading.exception() is not None:
             return False  # an error is raised where `_follow` awaits it
         self._reading = None
-        for entry in _entries(reading.result()):
-            event = self._apply_one(entry)
-            if event is not None:
-                self._undelivered.append(event)
+        self._apply_all(_entries(reading.result()))
         self._read_ahead()
         return True
 
@@ -489,10 +487,10 @@ class Fanout:
             # Another process is ahead of us; skip what the client has, as it arrives.
             sub.seen = after
             self._add(sub)
-            metrics.resumes_from_memory.inc()
+            metrics.child(metrics.resumes, "memory").inc()
         elif after >= self.floor:
             self._add(sub)
-            metrics.resumes_from_memory.inc()
+            metrics.child(metrics.resumes, "memory").inc()
             frames = self._ring_after(after, sub.channels)
             if frames:
                 sub.write_many(frames)
@@ -564,7 +562,7 @@ class Fanout:
             metrics.resets.inc()
             sub.release(list(resets.values()))
             return
-        metrics.resumes_from_redis.inc()
+        metrics.child(metrics.resumes, "redis").inc()
         frames: list[Frame] = []
         reset_channels: set[str] = set()
         if after < parse_event_id(trimmed):

@@ -187,6 +187,15 @@ def _stream_target(url: bytes) -> tuple[frozenset[str] | None, str | None] | Non
     return target
 
 
+def _plain_get(parser: httptools.HttpRequestParser) -> bool:
+    """A GET over HTTP/1.1 that asks for no upgrade: the only kind streamed directly."""
+    return (
+        parser.get_method() == b"GET"
+        and parser.get_http_version() == "1.1"
+        and not parser.should_upgrade()
+    )
+
+
 def _ready_fanout(app_state: dict[str, Any]) -> Fanout | None:
     fanout = app_state.get("fanout")
     return fanout if isinstance(fanout, Fanout) and fanout.ready.is_set() else None
@@ -275,7 +284,7 @@ class StreamProtocol(asyncio.Protocol):
             parser.feed_data(head)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return None
-        if parser.get_http_version() != "1.1" or parser.should_upgrade():
+        if not _plain_get(parser):
             return None
         return stream_request(fanout, self.url, self.last_event_id)
 
@@ -309,13 +318,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self._streaming:
             return
         fanout = _ready_fanout(self.app_state)
-        parser = self.parser
-        if (
-            fanout is not None
-            and parser.get_method() == b"GET"
-            and parser.get_http_version() == "1.1"
-            and not parser.should_upgrade()
-        ):
+        if fanout is not None and _plain_get(self.parser):
             header = next((v for k, v in self.headers if k == b"last-event-id"), None)
             request = stream_request(fanout, self.url, header)
             if request is not None:

@@ -44,9 +44,6 @@ delivery_lag = Histogram(
 )
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
 resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
-# Children looked up once (see `child` below).
-resumes_from_memory = resumes.labels("memory")
-resumes_from_redis = resumes.labels("redis")
 resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
 redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.", ["component"])
 reader_reconnects = Counter(

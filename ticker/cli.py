@@ -21,7 +21,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ticker import publishing
+from ticker import __version__, publishing
 from ticker.auth import ROLES, hash_password
 from ticker.config import ConfigError, Settings
 from ticker.model import (
@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticker", description="A live breaking-news ticker.")
+    parser.add_argument("--version", action="version", version=f"ticker {__version__}")
     parser.add_argument("--redis-url", help="Redis to use (default: $REDIS_URL, else embedded)")
-    parser.add_argument("--data-dir", type=Path, help="folder of the embedded Redis")
+    parser.add_argument("--data-dir", type=Path, help="folder of the embedded store")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the whole service")
@@ -194,8 +195,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except EmbeddedError as exc:
             raise CliError(str(exc)) from None
         print(
-            f"Embedded Redis at {url}; data in {settings.data_dir.resolve()} "
-            "(append-only file on). Set REDIS_URL to use your own Redis.",
+            f"Embedded Valkey at {url}; data in {settings.data_dir.resolve()} "
+            "(append-only file on, fsync on every write). "
+            "Set REDIS_URL to use your own Redis or Valkey.",
             flush=True,
         )
         settings = dataclasses.replace(settings, redis_url=url)

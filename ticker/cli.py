@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -212,20 +213,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"stream {base}/api/v1/stream",
             flush=True,
         )
-        uvicorn.run(
-            "ticker.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=5,
-        )
+        # After its graceful shutdown uvicorn raises the signal it caught again; with the
+        # default SIGTERM action that kills us before the `finally` below stops the embedded
+        # store. So SIGTERM (docker stop, systemd, Kubernetes) ends this call instead: exit 0.
+        previous = signal.signal(signal.SIGTERM, _stop_serving)
+        try:
+            uvicorn.run(
+                "ticker.app:create_app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
+                log_level=settings.log_level,
+                timeout_graceful_shutdown=5,
+            )
+        except _Stopped:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM outside uvicorn's own handling: the service has stopped, or never started."""
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def _prepare_multiprocess_metrics() -> None:

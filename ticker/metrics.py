@@ -27,6 +27,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ticker import __version__
+
 M = TypeVar("M", Counter, Gauge)
 
 subscribers = Gauge(
@@ -61,6 +63,11 @@ http_duration = Histogram(
     "Time to answer HTTP requests (streams: time to the response head).",
     ["route"],
 )
+# The usual *_build_info gauge (always 1): dashboards and alerts join on its version label.
+build_info = Gauge(
+    "ticker_build_info", "The running ticker's version.", ["version"], multiprocess_mode="max"
+)
+build_info.labels(__version__).set(1)
 
 
 _children: dict[tuple[Counter | Gauge, str], Any] = {}

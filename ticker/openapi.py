@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ticker import __version__
 from ticker.model import PRIORITIES, REASON_MAX, TEXT_MAX, TTL_MAX, TTL_MIN, URL_MAX
 
 EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$", "example": "1764451860000-0"}
@@ -365,7 +366,7 @@ DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "ticker",
-        "version": "1",
+        "version": __version__,
         "description": "A live breaking-news ticker. The contract is docs/api.md.",
     },
     "paths": PATHS,

@@ -1,12 +1,13 @@
 """The widget and its pages: `/widget.js`, `/widget/{name}.css`, `/embed/{channels}`, `/demo`.
 
-The widget's source (web/widget/) is read once, when the server starts: the stylesheet is
+The widget's source (web/widget/) is read once, on first use: the stylesheet is
 inlined into the script, the script minified (rjsmin) and gzipped, and every response after
 that is bytes from memory with a strong ETag. docs/widget.md is the embedder's guide.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -125,32 +126,41 @@ def build_widget() -> Asset:
     return Asset.of(script.encode(), "text/javascript; charset=utf-8")
 
 
-WIDGET = build_widget()
-STYLES = {
-    name: Asset.of(_stylesheet(name).encode(), "text/css; charset=utf-8")
-    for name in ("breaking-ticker", "embed", "demo")
-}
+# Built on first use, not at import: importing the package (`ticker --version`, the CLI's
+# other commands) must not read or minify assets.
+@functools.cache
+def widget() -> Asset:
+    return build_widget()
+
+
+@functools.cache
+def styles() -> dict[str, Asset]:
+    return {
+        name: Asset.of(_stylesheet(name).encode(), "text/css; charset=utf-8")
+        for name in ("breaking-ticker", "embed", "demo")
+    }
 
 
 def widget_url() -> str:
-    return f"/widget-{WIDGET.version}.js"
+    return f"/widget-{widget().version}.js"
 
 
 def style_url(name: str) -> str:
-    return f"/widget/{name}.css?v={STYLES[name].version}"
+    return f"/widget/{name}.css?v={styles()[name].version}"
 
 
 async def widget_js(request: Request) -> Response:
-    return WIDGET.response(request, immutable=False)
+    return widget().response(request, immutable=False)
 
 
 async def widget_versioned(request: Request) -> Response:
     # An old version's URL (a page cached across a deploy) gets today's widget, briefly cached.
-    return WIDGET.response(request, immutable=request.path_params["version"] == WIDGET.version)
+    current = widget()
+    return current.response(request, immutable=request.path_params["version"] == current.version)
 
 
 async def stylesheet(request: Request) -> Response:
-    asset = STYLES.get(request.path_params["name"])
+    asset = styles().get(request.path_params["name"])
     if asset is None:
         raise Problem(404, f"There is no stylesheet {request.url.path}.")
     return asset.response(request, immutable=request.query_params.get("v") == asset.version)

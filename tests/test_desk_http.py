@@ -534,6 +534,14 @@ def test_redis_down_keeps_the_text_and_publishes_once_back() -> None:
                 "/api/v1/channels/main/items", json={"text": text}, headers={"X-CSRF-Token": csrf}
             )
             assert api.status_code == 503
+            # A form that is not this session's own is not echoed, Redis or not.
+            with desk_client(ticker.base) as stranger:
+                planted = "نص مزروع والقاعدة متوقفة"
+                r2 = stranger.post(
+                    "/desk/publish",
+                    data={"csrf": csrf, "channel": "main", "text": planted, "url": ""},
+                )
+                assert r2.status_code == 401 and planted not in r2.text
             redis.start()
             again = c.post(
                 "/desk/publish",

@@ -202,6 +202,8 @@ async def publish_form(request: Request) -> Response:
     try:
         session = await sessions(request).load(request)
     except REDIS_DOWN:
+        if not await _own_form(request, data):
+            raise  # the desk's 503 page, echoing nothing
         return await _unavailable(request, None, form, data.get("csrf", ""))
     if session is None:
         if await _own_form(request, data):
@@ -218,12 +220,16 @@ async def publish_form(request: Request) -> Response:
 
 async def _own_form(request: Request, data: Form) -> bool:
     """Whether a form posted without a live session was rendered by the desk for the
-    session this browser held (ticker/desk/drafts.py): only then is its text kept."""
+    session this browser held (ticker/desk/drafts.py): only then is its text shown again.
+    With Redis down this works from the signing key the process already holds."""
     registry = sessions(request)
-    session_id = await registry.cookie_session_id(request)
-    if session_id is None:
+    try:
+        session_id = await registry.cookie_session_id(request)
+        if session_id is None:
+            return False
+        return csrf_matches(await registry.csrf_for(session_id), data.get(CSRF_FIELD))
+    except REDIS_DOWN:
         return False
-    return csrf_matches(await registry.csrf_for(session_id), data.get(CSRF_FIELD))
 
 
 async def _unavailable(
@@ -378,6 +384,8 @@ async def edit_item(request: Request) -> Response:
     try:
         session = await sessions(request).load(request)
     except REDIS_DOWN:
+        if not await _own_form(request, data):
+            raise  # the desk's 503 page, echoing nothing
         return unavailable(None, data.get("csrf", ""))
     if session is None:
         return await login_page(request, status=401, message="login.expired")

@@ -86,3 +86,23 @@ def test_a_browser_keeps_the_most_recent_accounts(monkeypatch: pytest.MonkeyPatc
     assert kept == list(range(1, devices.MAX_ACCOUNTS + 1))  # the oldest went first
     clock[0] += devices.LIFETIME
     assert d.device_for(request_with(cookie), f"user{devices.MAX_ACCOUNTS}") is None
+
+
+def test_an_unknown_account_costs_one_argon2_check_like_a_wrong_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Response times do not tell who has an account: no user still verifies a hash."""
+    import asyncio
+
+    from ticker.desk import login
+
+    checked: list[str] = []
+    real = login.verify_password
+
+    def counting(password_hash: str, password: str) -> bool:
+        checked.append(password_hash)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(login, "verify_password", counting)
+    assert asyncio.run(login.check_password(None, "anything")) is False
+    assert len(checked) == 1 and checked[0].startswith("$argon2id$")

@@ -24,7 +24,8 @@ ATTACKER = "198.51.100.66"
 @pytest.fixture(scope="module")
 def desk() -> Iterator[TickerServer]:
     redis = RedisServer().start()
-    server = TickerServer(redis.url).start()
+    # Said explicitly: the throttle must see the address the local proxy wrote.
+    server = TickerServer(redis.url, FORWARDED_ALLOW_IPS="127.0.0.1").start()
     # `ticker serve` made `admin` with a random password; give it a known one.
     cli(redis.url, "user", "passwd", "admin", input=PASSWORD + "\n")
     yield server

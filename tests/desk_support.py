@@ -69,9 +69,13 @@ def login(client: httpx.Client, name: str, password: str = PASSWORD) -> str:
 
 
 def session_key(client: httpx.Client) -> str:
-    """The Redis key of the client's desk session (the cookie is `id.timestamp.signature`)."""
-    session_id = client.cookies[COOKIE].split(".")[0]
-    return Keys("ticker:").session(session_digest(session_id))
+    """The Redis key of the client's desk session."""
+    return session_key_of(client.cookies[COOKIE])
+
+
+def session_key_of(cookie: str) -> str:
+    """The Redis key of the session in a cookie value (`id.timestamp.signature`)."""
+    return Keys("ticker:").session(session_digest(cookie.split(".")[0]))
 
 
 def desk_client(base: str) -> httpx.Client:

@@ -97,7 +97,18 @@ def test_user_add_reads_password_from_stdin(redis_server: RedisServer) -> None:
     short = cli(
         redis_server.url, "user", "add", "sami", "--role", "admin", input="short\n", check=False
     )
-    assert short.returncode == 1 and "at least 8" in short.stderr
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    common = cli(
+        redis_server.url,
+        "user",
+        "add",
+        "sami",
+        "--role",
+        "admin",
+        input="qwertyqwerty\n",
+        check=False,
+    )
+    assert common.returncode == 1 and "most common" in common.stderr
     assert "rania\teditor\t*\tactive" in cli(redis_server.url, "user", "list").stdout
 
 

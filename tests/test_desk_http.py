@@ -160,45 +160,6 @@ def test_wrong_password_is_refused_and_says_what_to_do(server: TickerServer, edi
         assert no_csrf.status_code == 403 and form.status_code == 200
 
 
-def test_throttling_per_user(server: TickerServer, redis_server: RedisServer, editor: str) -> None:
-    with desk_client(server.base) as c:
-        for _ in range(5):
-            assert login_attempt(c, editor, "not it").status_code == 401
-        r = login_attempt(c, editor, PASSWORD)  # even the right password waits
-        assert r.status_code == 429
-        assert 0 < int(r.headers["retry-after"]) <= 300
-        assert "دقيقة" in r.text  # says how long to wait
-        # Not a permanent lockout: the window ends (here: fast-forwarded in Redis).
-        r2 = redis_server.client()
-        for key in r2.scan_iter("ticker:throttle:user:*"):
-            r2.pexpire(key, 1)
-        time.sleep(0.05)
-        assert login_attempt(c, editor, PASSWORD).status_code == 303
-
-
-def test_throttling_per_address(server: TickerServer, editor: str) -> None:
-    # Another client address, through the proxy header uvicorn trusts from 127.0.0.1.
-    spray = {"X-Forwarded-For": "198.51.100.7"}
-    with desk_client(server.base) as c:
-        for i in range(20):
-            form = c.get("/desk/login")
-            r = c.post(
-                "/desk/login",
-                data={"csrf": hidden(form.text, "csrf"), "name": f"nobody{i}", "password": "x"},
-                headers=spray,
-            )
-            assert r.status_code == 401
-        form = c.get("/desk/login")
-        r = c.post(
-            "/desk/login",
-            data={"csrf": hidden(form.text, "csrf"), "name": editor, "password": PASSWORD},
-            headers=spray,
-        )
-        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-        # Other addresses are not affected.
-        assert login_attempt(c, editor, PASSWORD).status_code == 303
-
-
 def test_form_post_without_csrf_is_refused(server: TickerServer, editor: str, channel: str) -> None:
     with desk_client(server.base) as c:
         csrf = login(c, editor)
@@ -303,8 +264,7 @@ def test_session_expired_keeps_the_text_through_login(
                 "name": editor,
                 "password": PASSWORD,
                 "next": "/desk/compose",
-                "draft_text": text,
-                "draft_channel": channel,
+                "draft": hidden(r.text, "draft"),
             },
         )
         assert r.status_code == 303
@@ -492,21 +452,21 @@ def test_admin_pages_manage_channels_users_and_tokens(
                 "csrf": csrf,
                 "name": name,
                 "role": "editor",
-                "password": "long enough",
+                "password": "long enough pass",
                 "channels": new_channel,
             },
         )
         assert r.status_code == 303
         with desk_client(server.base) as newbie:
-            login(newbie, name, "long enough")
+            login(newbie, name, "long enough pass")
         r = boss.post(
             f"/desk/admin/users/{name}",
-            data={"csrf": csrf, "action": "password", "password": "another one"},
+            data={"csrf": csrf, "action": "password", "password": "another one here"},
         )
         assert r.status_code == 303
         with desk_client(server.base) as newbie:
-            assert login_attempt(newbie, name, "long enough").status_code == 401
-            login(newbie, name, "another one")
+            assert login_attempt(newbie, name, "long enough pass").status_code == 401
+            login(newbie, name, "another one here")
 
         token_name = unique("cms")
         r = boss.post(
@@ -574,6 +534,14 @@ def test_redis_down_keeps_the_text_and_publishes_once_back() -> None:
                 "/api/v1/channels/main/items", json={"text": text}, headers={"X-CSRF-Token": csrf}
             )
             assert api.status_code == 503
+            # A form that is not this session's own is not echoed, Redis or not.
+            with desk_client(ticker.base) as stranger:
+                planted = "نص مزروع والقاعدة متوقفة"
+                r2 = stranger.post(
+                    "/desk/publish",
+                    data={"csrf": csrf, "channel": "main", "text": planted, "url": ""},
+                )
+                assert r2.status_code == 401 and planted not in r2.text
             redis.start()
             again = c.post(
                 "/desk/publish",

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 
+from ticker.desk.origin import Source, request_source
 from ticker.desk.sessions import COOKIE, CSRF_HEADER, csrf_matches, sessions
 from ticker.problems import Problem
 from ticker.store import Store
@@ -71,6 +72,14 @@ async def _desk_session(request: Request) -> Principal:
         raise _unauthorized("Your desk session has ended; log in again at /desk/login.")
     # SameSite=Lax already keeps the cookie off cross-site POSTs; the token is the
     # check that does not depend on the browser (API.md: without it, 403).
+    if request_source(request.headers) is Source.CROSS_SITE:
+        # The second layer (ticker/desk/origin.py): another site's page, whatever it sends.
+        raise Problem(
+            403,
+            "This request came from another site's page; the desk's session cookie is "
+            "accepted only from the desk itself.",
+            title="Cross-site request refused",
+        )
     if not csrf_matches(session.csrf, request.headers.get(CSRF_HEADER)):
         raise Problem(
             403,

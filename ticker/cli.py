@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from ticker import __version__, publishing
 from ticker.auth import ROLES, hash_password
 from ticker.config import ConfigError, Settings
+from ticker.desk.passwords import WeakPassword, check_new_password
 from ticker.model import (
     Channel,
     FieldError,
@@ -372,8 +373,10 @@ def _read_password() -> str:
             raise CliError("the two passwords differ")
     else:
         password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 8:
-        raise CliError("the password must be at least 8 characters")
+    try:
+        check_new_password(password)
+    except WeakPassword as exc:
+        raise CliError(str(exc)) from None
     return password
 
 

@@ -21,6 +21,7 @@ from ticker.auth import ROLES, hash_password
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form
 from ticker.desk.pages import desk_page, redirect, render, require_admin, require_post
+from ticker.desk.passwords import password_error
 from ticker.desk.sessions import Session
 from ticker.model import (
     CHANNEL_ID,
@@ -40,7 +41,6 @@ CHANNEL_TTL_HOURS = (1, 3, 6, 12, 24, 48, 72, 168)
 LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TITLE_MAX = 100
-PASSWORD_MIN = 8
 TIMEZONES = (
     "Asia/Beirut",
     "Asia/Damascus",
@@ -110,22 +110,25 @@ async def _admin_page(
     kind: str = "info",
     errors: Errors | None = None,
     form: dict[str, Any] | None = None,
-    **extra: str,
+    editing: str | None = None,
 ) -> Response:
-    """An admin page (see `_PAGES`); `extra` overrides its data, e.g. `editing` for channels."""
+    """An admin page (see `_PAGES`); `editing`, on the channels page, names the channel
+    whose form shows the posted values and errors."""
     load, empty_form = _PAGES[page]
+    data = await load(services(request).store)
+    if editing is not None:
+        data["editing"] = editing
     return render(
         request,
         f"admin_{page}.html",
         {
             "page": page,
-            **await load(services(request).store),
+            **data,
             "message": message,
             "message_params": message_params or {},
             "kind": kind,
             "errors": errors or {},
             "form": form or empty_form,
-            **extra,
         },
         status=status,
         session=session,
@@ -138,7 +141,7 @@ async def _invalid(
     page: str,
     errors: Errors,
     form: dict[str, Any],
-    **extra: str,
+    editing: str | None = None,
 ) -> Response:
     """The page again, with the posted form and what is wrong with it."""
     return await _admin_page(
@@ -150,7 +153,7 @@ async def _invalid(
         kind="error",
         errors=errors,
         form=form,
-        **extra,
+        editing=editing,
     )
 
 
@@ -267,8 +270,9 @@ async def add_user(request: Request) -> Response:
         errors["name"] = ("users.exists", {"name": name})
     if role not in ROLES:
         errors["role"] = ("field.role", {})
-    if len(password) < PASSWORD_MIN:
-        errors["password"] = ("field.password", {})
+    weak = password_error(password)
+    if weak:
+        errors["password"] = (weak, {})
     if errors:
         return await _invalid(
             request, session, "users", errors, {"name": name, "role": role, "channels": channels}
@@ -310,15 +314,16 @@ async def change_user(request: Request) -> Response:
         return redirect(f"/desk/admin/users?done=enabled_done&name={quote(name)}")
     if action == "password":
         password = form.get("password", "")
-        if len(password) < PASSWORD_MIN:
+        weak = password_error(password)
+        if weak:
             return await _admin_page(
                 request,
                 session,
                 "users",
                 status=422,
-                message="field.password",
+                message=weak,
                 kind="error",
-                errors={f"password-{name}": ("field.password", {})},
+                errors={f"password-{name}": (weak, {})},
             )
         new_hash = await run_in_threadpool(hash_password, password)
         await _save(

@@ -31,7 +31,7 @@ from ticker.desk.pages import (
     require_post,
     require_session,
 )
-from ticker.desk.sessions import Session, sessions
+from ticker.desk.sessions import CSRF_FIELD, Session, csrf_matches, sessions
 from ticker.model import (
     CHANNEL_ID,
     EVENT_ID,
@@ -202,15 +202,34 @@ async def publish_form(request: Request) -> Response:
     try:
         session = await sessions(request).load(request)
     except REDIS_DOWN:
+        if not await _own_form(request, data):
+            raise  # the desk's 503 page, echoing nothing
         return await _unavailable(request, None, form, data.get("csrf", ""))
     if session is None:
-        # The text goes back into the login form and, after it, into this one.
-        return login_page(request, status=401, message="login.expired_draft", draft=form)
+        if await _own_form(request, data):
+            # The text goes back into the login form and, after it, into this one.
+            return await login_page(request, status=401, message="login.expired_draft", draft=form)
+        # Never echo a form that may be another site's: no text, no link (issue 12).
+        return await login_page(request, status=401, message="login.expired")
     require_csrf(session, data)
     try:
         return await _publish(request, session, form)
     except REDIS_DOWN:
         return await _unavailable(request, session, form, session.csrf)
+
+
+async def _own_form(request: Request, data: Form) -> bool:
+    """Whether a form posted without a live session was rendered by the desk for the
+    session this browser held (ticker/desk/drafts.py): only then is its text shown again.
+    With Redis down this works from the signing key the process already holds."""
+    registry = sessions(request)
+    try:
+        session_id = await registry.cookie_session_id(request)
+        if session_id is None:
+            return False
+        return csrf_matches(await registry.csrf_for(session_id), data.get(CSRF_FIELD))
+    except REDIS_DOWN:
+        return False
 
 
 async def _unavailable(
@@ -365,9 +384,11 @@ async def edit_item(request: Request) -> Response:
     try:
         session = await sessions(request).load(request)
     except REDIS_DOWN:
+        if not await _own_form(request, data):
+            raise  # the desk's 503 page, echoing nothing
         return unavailable(None, data.get("csrf", ""))
     if session is None:
-        return login_page(request, status=401, message="login.expired")
+        return await login_page(request, status=401, message="login.expired")
     require_csrf(session, data)
     try:
         channel, item = await _item(request, session)

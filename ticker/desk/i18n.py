@@ -134,6 +134,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This form was out of date or sent from another site, so nothing changed. Go back, "
         "reload the page, and try again.",
     ),
+    "error.cross_site": (
+        "أُرسل هذا الطلب من صفحة موقع آخر، فلم يتغيّر شيء. "
+        "افتح المكتب بنفسك (من العنوان أو الإشارة المرجعية) وأعد المحاولة.",
+        "This request came from another site's page, so nothing changed. Open the desk "
+        "yourself (its address or a bookmark) and try again.",
+    ),
     "error.forbidden_channel": (
         "لا يُسمح لك بالنشر على القناة «{channel}». اختر قناة أخرى أو اطلب الإذن من مدير.",
         "You may not publish on channel “{channel}”. Pick another channel or ask an admin.",
@@ -281,7 +287,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "users.state": ("الحالة", "State"),
     "users.active": ("فعّال", "active"),
     "users.disabled": ("معطّل", "disabled"),
-    "users.password": ("كلمة المرور (8 أحرف على الأقل)", "Password (at least 8 characters)"),
+    "users.password": ("كلمة المرور (12 حرفًا على الأقل)", "Password (at least 12 characters)"),
     "users.new_password": ("كلمة مرور جديدة", "New password"),
     "users.reset": ("أعد تعيين كلمة المرور", "Reset the password"),
     "users.disable": ("عطّل", "Disable"),
@@ -310,17 +316,26 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "الاسم: حروف لاتينية وأرقام ونقطة وشرطة، حتى 64.",
         "Name: letters, digits, dots, dashes and underscores, up to 64.",
     ),
-    "field.password": (
-        "كلمة المرور 8 أحرف على الأقل.",
-        "The password must be at least 8 characters.",
+    "password.rule_blank": (
+        "لا يمكن أن تكون كلمة المرور مسافات فقط. اختر كلمة مرور من 12 حرفًا على الأقل.",
+        "A password cannot be only spaces. Choose one of at least 12 characters.",
+    ),
+    "password.rule_short": (
+        "كلمة المرور 12 حرفًا على الأقل. جملة قصيرة تتذكّرها تكفي.",
+        "The password must be at least 12 characters. A short sentence you remember will do.",
+    ),
+    "password.rule_common": (
+        "هذه من أشهر 1000 كلمة مرور (أو إحداها مكرّرة)، ويجرّبها المهاجمون أولًا. اختر غيرها.",
+        "This is one of the 1,000 most common passwords (or one repeated), which attackers "
+        "try first. Choose another.",
     ),
     "field.role": ("اختر دورًا.", "Choose a role."),
     # Own password
     "password.title": ("تغيير كلمة المرور", "Change your password"),
     "password.current": ("كلمة المرور الحالية", "Current password"),
     "password.new": (
-        "كلمة المرور الجديدة (8 أحرف على الأقل)",
-        "New password (at least 8 characters)",
+        "كلمة المرور الجديدة (12 حرفًا على الأقل)",
+        "New password (at least 12 characters)",
     ),
     "password.again": ("أعد كتابة كلمة المرور الجديدة", "New password again"),
     "password.submit": ("غيّر كلمة المرور", "Change the password"),

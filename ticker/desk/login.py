@@ -8,29 +8,29 @@ from starlette.responses import Response
 
 from ticker.auth import hash_password, verify_password
 from ticker.desk import throttle
+from ticker.desk.drafts import seal, unseal
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import read_form
 from ticker.desk.i18n import LANG_COOKIE, LANGS
+from ticker.desk.origin import Source, request_source
 from ticker.desk.pages import (
     desk_page,
     local_path,
     redirect,
     render,
-    require_csrf,
     require_post,
     require_session,
 )
+from ticker.desk.passwords import password_error
 from ticker.desk.sessions import (
     CSRF_FIELD,
     csrf_matches,
     login_token,
+    secure_cookie,
     sessions,
     set_login_cookie,
 )
 from ticker.store import UserRecord
-
-DRAFT_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
-PASSWORD_MIN = 8
 
 # Verified against when the user does not exist, so that a wrong name takes as
 # long as a wrong password and response times do not reveal who has an account.
@@ -52,7 +52,7 @@ async def check_password(user: UserRecord | None, password: str) -> bool:
     return await run_in_threadpool(verify_password, user.password_hash, password)
 
 
-def login_page(
+async def login_page(
     request: Request,
     *,
     status: int = 200,
@@ -65,6 +65,7 @@ def login_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     token, fresh = login_token(request)
+    sealed = seal(await sessions(request).secret(), draft) if draft else ""
     response = render(
         request,
         "login.html",
@@ -76,6 +77,7 @@ def login_page(
             "kind": kind,
             "name": name,
             "draft": draft or {},
+            "sealed_draft": sealed,
             "next": local_path(next_path or request.query_params.get("next")),
         },
         status=status,
@@ -101,7 +103,7 @@ async def login_form(request: Request) -> Response:
         message = "login.expired"
     elif request.query_params.get("out"):
         message = "login.logged_out"
-    return login_page(request, message=message, kind="info")
+    return await login_page(request, message=message, kind="info")
 
 
 @desk_page
@@ -110,15 +112,16 @@ async def login(request: Request) -> Response:
     name = form.get("name", "").strip()
     password = form.get("password", "")
     next_path = local_path(form.get("next"))
-    draft = {k: form.get(f"draft_{k}", "") for k in DRAFT_FIELDS if form.get(f"draft_{k}")}
     token, _ = login_token(request)
     if not csrf_matches(token, form.get(CSRF_FIELD)):
         raise DeskError(403, "error.csrf")
+    registry = sessions(request)
+    draft = unseal(await registry.secret(), form.get("draft"))
 
-    def again(
+    async def again(
         status: int, message: str, headers: dict[str, str] | None = None, **params: object
     ) -> Response:
-        return login_page(
+        return await login_page(
             request,
             status=status,
             message=message,
@@ -129,23 +132,28 @@ async def login(request: Request) -> Response:
             headers=headers,
         )
 
-    registry = sessions(request)
-    address = request.client.host if request.client else "unknown"
-    wait = await throttle.wait_seconds(registry.desk, name, address)
+    devices = await registry.devices()
+    attempt = throttle.Attempt(
+        name=name,
+        address=request.client.host if request.client else "unknown",
+        device=devices.device_for(request, name),
+    )
+    wait = await throttle.wait_seconds(registry.desk, attempt)
     if wait:
-        # Checked before the password, so a locked account costs no argon2 work and a
-        # right password during the lock reveals nothing.
+        # Checked before the password: a refused attempt costs no argon2 work, and a
+        # right password during the wait reveals nothing (ticker/desk/throttle.py).
         minutes = max(1, -(-wait // 60))
-        return again(429, "login.throttled", {"Retry-After": str(wait)}, minutes=minutes)
+        return await again(429, "login.throttled", {"Retry-After": str(wait)}, minutes=minutes)
     user = await registry.store.get_user(name) if name else None
     if not await check_password(user, password):
-        await throttle.record_failure(registry.desk, name, address)
-        return again(401, "login.failed", {"WWW-Authenticate": 'Session realm="ticker desk"'})
+        await throttle.record_failure(registry.desk, attempt)
+        return await again(401, "login.failed", {"WWW-Authenticate": 'Session realm="ticker desk"'})
     assert user is not None
     if user.disabled:
-        return again(403, "login.disabled")
-    await throttle.record_success(registry.desk, name)
+        return await again(403, "login.disabled")
+    await throttle.record_success(registry.desk, attempt)
     response = redirect(next_path)
+    devices.remember(request, response, user.name, secure=secure_cookie(request))
     previous = await registry.load(request)
     if previous is not None:  # another account logging in on this browser
         await registry.desk.end_session(previous.id, previous.user.name)
@@ -158,8 +166,12 @@ async def logout(request: Request) -> Response:
     form = await read_form(request)
     registry = sessions(request)
     session = await registry.load(request)
-    if session is not None:
-        require_csrf(session, form)
+    # Ending a session, or only clearing the cookie, needs proof that the desk's own
+    # page asked: the session's token, or the browser saying it is the same origin.
+    # Without it, another site's page could log an editor out (issue 12).
+    has_token = session is not None and csrf_matches(session.csrf, form.get(CSRF_FIELD))
+    if not has_token and request_source(request.headers) is not Source.SAME_ORIGIN:
+        raise DeskError(403, "error.csrf")
     response = redirect("/desk/login?out=1")
     await registry.end(request, response)
     return response
@@ -184,8 +196,9 @@ async def change_password(request: Request) -> Response:
     errors: dict[str, tuple[str, dict[str, object]]] = {}
     if not await check_password(session.user, current):
         errors["current"] = ("password.wrong", {})
-    if len(new) < PASSWORD_MIN:
-        errors["new"] = ("field.password", {})
+    weak = password_error(new)
+    if weak:
+        errors["new"] = (weak, {})
     elif new != again:
         errors["again"] = ("password.differ", {})
     if errors:

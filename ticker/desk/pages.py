@@ -22,6 +22,7 @@ from ticker.assets import templates
 from ticker.desk.errors import DeskError, LoginRequired
 from ticker.desk.forms import Form, read_form
 from ticker.desk.i18n import Translator, translator
+from ticker.desk.origin import SAFE_METHODS, Source, request_source
 from ticker.desk.security import secure
 from ticker.desk.sessions import COOKIE, CSRF_FIELD, Session, csrf_matches, sessions
 from ticker.desk.static import asset_url
@@ -93,6 +94,7 @@ def desk_page(endpoint: Endpoint) -> Endpoint:
     @functools.wraps(endpoint)
     async def wrapper(request: Request) -> Response:
         try:
+            refuse_cross_site(request)
             response = await endpoint(request)
         except LoginRequired:
             # After logging in, a GET page comes back; a form post cannot be replayed.
@@ -112,6 +114,13 @@ def desk_page(endpoint: Endpoint) -> Endpoint:
         return secure(response)
 
     return wrapper
+
+
+def refuse_cross_site(request: Request) -> None:
+    """The second CSRF layer, before anything else: no state-changing request from
+    another site's page, whatever it carries (ticker/desk/origin.py)."""
+    if request.method not in SAFE_METHODS and request_source(request.headers) is Source.CROSS_SITE:
+        raise DeskError(403, "error.cross_site")
 
 
 async def require_session(request: Request) -> Session:

@@ -6,14 +6,18 @@ there (log out, a user disabled, a new password) ends it at once everywhere.
 Its Redis TTL is the idle timeout, restarted by every request; a deadline in
 the record ends it after a fixed time however active it is.
 
-CSRF: each session has a random token that every state-changing form carries
-in a hidden field and the page's own API calls send as `X-CSRF-Token`. The
+CSRF: each session has a token (an HMAC of its id under the signing key) that
+every state-changing form carries in a hidden field and the page's own API
+calls send as `X-CSRF-Token`; being derived, it still proves which session a
+form was rendered for after that session ended (ticker/desk/drafts.py). The
 login form, before any session exists, uses a double-submit token: a random
-value in a SameSite=Strict cookie that the form must repeat.
+value in a SameSite=Strict cookie that the form must repeat. The second layer,
+where a request comes from, is ticker/desk/origin.py.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -24,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticker.config import Settings
+from ticker.desk.devices import Devices
 from ticker.store import Store, UserRecord
 from ticker.store.desk import DeskStore, SessionRecord
 
@@ -73,7 +78,7 @@ def csrf_matches(expected: str, given: str | None) -> bool:
     return bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
 
 
-def _secure_cookie(request: Request) -> bool:
+def secure_cookie(request: Request) -> bool:
     # Behind TLS the proxy says so (X-Forwarded-Proto, trusted by uvicorn from
     # FORWARDED_ALLOW_IPS); the cookie then never travels over plain HTTP.
     return request.url.scheme == "https"
@@ -87,29 +92,49 @@ class Sessions:
         self.desk = DeskStore(store)
         self.idle = settings.desk_idle_seconds
         self.lifetime = settings.desk_session_seconds
-        self._signer: TimestampSigner | None = None
+        self._secret: str | None = None
+
+    async def secret(self) -> str:
+        """The key that signs the desk's cookies and forms, shared by replicas through Redis."""
+        if self._secret is None:
+            self._secret = await self.desk.secret()
+        return self._secret
 
     async def signer(self) -> TimestampSigner:
-        if self._signer is None:
-            self._signer = TimestampSigner(await self.desk.secret(), salt="ticker.desk.session")
-        return self._signer
+        return TimestampSigner(await self.secret(), salt="ticker.desk.session")
+
+    async def devices(self) -> Devices:
+        return Devices(await self.secret())
 
     async def load(self, request: Request) -> Session | None:
         """The request's live session, or None. Raises RedisError when Redis is down."""
         cached = getattr(request.state, "desk_session", _UNLOADED)
-        if cached is not _UNLOADED:
-            return cached  # type: ignore[no-any-return]
+        if isinstance(cached, Session) or cached is None:
+            return cached
         session = await self._load(request)
         request.state.desk_session = session
         return session
 
-    async def _load(self, request: Request) -> Session | None:
+    async def cookie_session_id(self, request: Request) -> str | None:
+        """The session id in the request's cookie when its signature is good, whether or
+        not that session is still alive."""
         cookie = request.cookies.get(COOKIE)
         if not cookie:
             return None
         try:
-            session_id = (await self.signer()).unsign(cookie, max_age=self.lifetime).decode()
+            return (await self.signer()).unsign(cookie, max_age=self.lifetime).decode()
         except BadSignature:
+            return None
+
+    async def csrf_for(self, session_id: str) -> str:
+        """A session's CSRF token, derived from its id: a form still proves which session
+        it was rendered for after that session has ended (ticker/desk/drafts.py)."""
+        key = (await self.secret()).encode()
+        return hmac.new(key, f"csrf:{session_id}".encode(), hashlib.sha256).hexdigest()
+
+    async def _load(self, request: Request) -> Session | None:
+        session_id = await self.cookie_session_id(request)
+        if session_id is None:
             return None
         record = await self.desk.touch_session(session_id, self.idle)
         if record is None:
@@ -136,7 +161,7 @@ class Sessions:
         now_ms = int(time.time() * 1000)
         record = SessionRecord(
             user=user.name,
-            csrf=secrets.token_urlsafe(32),
+            csrf=await self.csrf_for(session_id),
             created_ms=now_ms,
             deadline_ms=now_ms + self.lifetime * 1000,
             draft=draft,
@@ -149,7 +174,7 @@ class Sessions:
             path="/",  # the page's API calls (/api/v1/...) carry it too
             httponly=True,
             samesite="lax",
-            secure=_secure_cookie(request),
+            secure=secure_cookie(request),
         )
         session = Session(session_id, record, user)
         request.state.desk_session = session
@@ -199,5 +224,5 @@ def set_login_cookie(request: Request, response: Response, token: str) -> None:
         path="/desk",
         httponly=True,
         samesite="strict",
-        secure=_secure_cookie(request),
+        secure=secure_cookie(request),
     )

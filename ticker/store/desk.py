@@ -19,6 +19,12 @@ from ticker.store.store import LogEntry, Store, dumps
 __all__ = ["AuditEntry", "DeskStore", "SessionRecord", "session_digest"]
 
 
+def _text(value: bytes | str) -> str:
+    # The store's client decodes replies (decode_responses=True); redis-py's types
+    # cannot say so, and a client made without it would hand back bytes.
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def session_digest(session_id: str) -> str:
     # The id carries 256 random bits: a plain SHA-256 is a safe key, and Redis
     # never holds a value a stolen dump could replay as a cookie.
@@ -69,7 +75,7 @@ class DeskStore:
         fresh = secrets.token_urlsafe(48)
         await self.redis.set(self.keys.desk_secret, fresh, nx=True)
         value = await self.redis.get(self.keys.desk_secret)
-        return value or fresh
+        return _text(value) if value else fresh
 
     # Sessions
 
@@ -107,7 +113,7 @@ class DeskStore:
     async def end_other_sessions(self, user: str, keep_session_id: str) -> int:
         keep = session_digest(keep_session_id)
         digests = await self.redis.smembers(self.keys.user_sessions(user))
-        others = [d for d in digests if d != keep]
+        others = [d for d in map(_text, digests) if d != keep]
         if not others:
             return 0
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -147,7 +153,7 @@ class DeskStore:
         self, type: str, actor: str, subject: str, data: dict[str, Any], channel: str = ""
     ) -> str:
         """An administrative change made outside the Lua scripts (tokens)."""
-        return await self.redis.xadd(
+        entry_id = await self.redis.xadd(
             self.keys.audit,
             {
                 "type": type,
@@ -157,10 +163,15 @@ class DeskStore:
                 "actor": actor,
             },
         )
+        return _text(entry_id)
 
     async def audit(
         self, newest: str = "+", oldest: str = "-", count: int = 500
     ) -> list[AuditEntry]:
         """Audit records between two ids (inclusive; `(id` excludes), newest first."""
         raw = await self.redis.xrevrange(self.keys.audit, newest, oldest, count=count)
-        return [LogEntry.from_fields(eid, fields) for eid, fields in raw]
+        return [
+            LogEntry.from_fields(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+            for eid, fields in raw or []
+            if eid is not None and fields is not None
+        ]

@@ -1,0 +1,77 @@
+"""The one rule for new passwords, called by every place that sets one: the desk's
+user creation and reset, the self-service change, and `ticker user add/passwd`.
+
+A new password has at least 12 characters, is not only whitespace, and is not one
+of the 1,000 most common passwords (common_passwords.txt beside this file), nor
+one of them repeated ("qwertyqwerty") or padded with spaces, in any letter case.
+Existing shorter passwords still log in: the rule applies when one is set.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+__all__ = ["MIN_LENGTH", "WeakPassword", "check_new_password"]
+
+MIN_LENGTH = 12
+
+# Why a password was refused: (desk message key, sentence for the command line).
+REASONS = {
+    "blank": ("password.rule_blank", "a password cannot be only spaces"),
+    "short": ("password.rule_short", f"a password must have at least {MIN_LENGTH} characters"),
+    "common": (
+        "password.rule_common",
+        "this password is one of the 1,000 most common ones (or one repeated): "
+        "attackers try those first; choose another",
+    ),
+}
+
+
+class WeakPassword(ValueError):
+    """A new password that breaks the rule; `reason` is a key of REASONS."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.message_key, sentence = REASONS[reason]
+        super().__init__(sentence)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    text = resources.files("ticker.desk").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.casefold() for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def _is_common(password: str) -> bool:
+    folded = password.strip().casefold()
+    common = common_passwords()
+    if folded in common:
+        return True
+    # A common password or a single character repeated: "abc123abc123", "aaaaaaaaaaaa".
+    for size in range(1, len(folded) // 2 + 1):
+        unit = folded[:size]
+        if unit * (len(folded) // size) == folded and (size == 1 or unit in common):
+            return True
+    return False
+
+
+def check_new_password(password: str) -> None:
+    """Raise WeakPassword when `password` may not be set."""
+    if not password.strip():
+        raise WeakPassword("blank")
+    if len(password) < MIN_LENGTH:
+        raise WeakPassword("short")
+    if _is_common(password):
+        raise WeakPassword("common")
+
+
+def password_error(password: str) -> str | None:
+    """The desk's message key saying which part of the rule `password` breaks, or None."""
+    try:
+        check_new_password(password)
+    except WeakPassword as exc:
+        return exc.message_key
+    return None

@@ -357,19 +357,31 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
         tail(url, ["lebanon", "main"], True, "1764451800000-0", out, max_backoff=0.2)
     )
     try:
-        lines = await out.lines(3)
+        lines = await out.lines(6)
     finally:
         await stop(task)
         done.set()
         server.close()
         await server.wait_closed()
 
-    assert [json.loads(line)["id"] for line in lines] == [
-        "1764451860000-0",
-        "1764451870000-0",
-        "1764451880000-0",
+    records = [json.loads(line) for line in lines]
+    events = [r for r in records if "status" not in r]
+    assert [e["id"] for e in events] == ["1764451860000-0", "1764451870000-0", "1764451880000-0"]
+    assert events[2]["data"]["text"] == "عاجل: خبر ثالث"
+    # Status records, in order with the events, none with an `event` key.
+    statuses = [(n, r) for n, r in enumerate(records) if "status" in r]
+    assert [(n, r["status"]) for n, r in statuses] == [
+        (0, "resumed"),
+        (3, "disconnected"),
+        (4, "resumed"),
     ]
-    assert json.loads(lines[2])["data"]["text"] == "عاجل: خبر ثالث"
+    assert statuses[0][1]["after"] == "1764451800000-0"
+    lost = statuses[1][1]
+    assert lost["reason"] == "the server ended the stream in the middle of an event"
+    assert lost["lost"] is True and lost["attempt"] == 1
+    assert lost["last_event_id"] == "1764451870000-0" and lost["retry_in"] >= 0
+    assert statuses[2][1]["after"] == "1764451870000-0"
+    assert all(set(r) >= {"status", "time"} and "event" not in r for _, r in statuses)
     assert len(requests) == 2
     (first_target, first_headers), (second_target, second_headers) = requests
     first_query = parse_qs(urlsplit(first_target).query)
@@ -378,9 +390,7 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
     assert "last-event-id" not in first_headers
     assert parse_qs(urlsplit(second_target).query) == {"channels": ["lebanon,main"]}
     assert second_headers["last-event-id"] == "1764451870000-0"
-    err = capsys.readouterr().err
-    assert "connection lost (stream ended); retrying in 0.0 s" in err
-    assert "reconnected" in err
+    assert capsys.readouterr().err == ""  # --json: everything on stdout
 
 
 async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str]) -> None:
@@ -408,9 +418,13 @@ async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str])
         await server.wait_closed()
 
     assert lines[0].endswith(f"  lebanon  publish  1764451860000-0  {ARABIC}")
-    err = capsys.readouterr().err
-    assert "cannot connect (HTTP 503); retrying in" in err
-    assert "reconnected" in err
+    err = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d  cannot connect \(the server answered 503 Service Unavailable\), "
+        r"retrying in \d+\.\d s",
+        err[0],
+    ), err
+    assert len(err) == 2 and err[1].endswith("  connected, showing the current state"), err
 
 
 async def test_tail_404_is_fatal_with_detail() -> None:

@@ -2,30 +2,31 @@
 
 With `ticker serve --workers N` (N > 1), `PROMETHEUS_MULTIPROC_DIR` is set before
 any worker starts, so every worker writes its samples to files there and
-`/metrics` sums them over all workers (prometheus-client's multiprocess mode);
-the subscriber gauges add up the live processes only. With one process the
-ordinary registry is used.
+`/metrics` sums them over all workers (prometheus-client's multiprocess mode;
+`ticker/multiprocess_metrics.py` leaves dead workers' gauges out and adds each
+worker's process metrics). With one process the ordinary registry is used.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.registry import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from ticker import multiprocess_metrics
 
 M = TypeVar("M", Counter, Gauge)
 
@@ -85,9 +86,8 @@ def delivered(event_ids_ms: list[int], count: int) -> None:
 
 
 async def metrics(request: Request) -> Response:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+    if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = multiprocess_metrics.registry(Path(folder))
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -190,8 +190,8 @@ async def test_a_killed_worker_leaves_true_metrics(
         lint = await asyncio.to_thread(promtool_check, text)
         assert lint.returncode == 0, lint.stdout + lint.stderr
     finally:
-        for s in streams:
-            await s.__aexit__(None, None, None)
+        for manager in streams:
+            await manager.__aexit__(None, None, None)
 
     ticker.stop()
     assert not folder.exists(), "the metrics folder outlived the service"

@@ -50,7 +50,12 @@ redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.
 reader_reconnects = Counter(
     "ticker_stream_reader_reconnects_total", "Times the stream reader reconnected to Redis."
 )
-scheduler_runs = Counter("ticker_scheduler_runs_total", "Scheduler job runs.", ["job"])
+scheduler_runs = Counter(
+    "ticker_scheduler_runs_total",
+    # Not `job`: Prometheus keeps that label for the scrape job (it would become `exported_job`).
+    "Scheduler job runs, by task (expire, trim).",
+    ["task"],
+)
 expired = Counter("ticker_items_expired_total", "Items expired by the scheduler.")
 http_requests = Counter(
     "ticker_http_requests_total",

@@ -168,6 +168,17 @@ def test_check_monitoring_script() -> None:
     assert "all monitoring files are valid" in result.stdout
 
 
+@needs_promtool
+def test_promtool_accepts_the_metrics(server: TickerServer) -> None:
+    """`promtool check metrics`: the exposition format and naming conventions (the
+    several-workers output is checked in tests/test_metrics_workers.py)."""
+    text = httpx.get(f"{server.base}/metrics").text
+    lint = subprocess.run(
+        [PROMTOOL, "check", "metrics"], input=text, capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
 @pytest.fixture
 def prometheus(server: TickerServer, tmp_path: Path) -> Iterator[str]:
     """Debian's Prometheus scraping the test server every second, with alerts.yaml loaded."""

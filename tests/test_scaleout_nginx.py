@@ -70,6 +70,8 @@ def test_shipped_nginx_config_has_the_stream_settings() -> None:
     stream = block(proxy, "location = /api/v1/stream")
     for line in ("proxy_buffering off;", "gzip off;", "proxy_pass http://ticker_stream;"):
         assert line in stream, f"the stream location lacks `{line}`"
+    connect_timeout = re.search(r"proxy_connect_timeout (\d+)s;", stream)
+    assert connect_timeout and int(connect_timeout.group(1)) <= 1, "streams retry a lost host"
     read_timeout = re.search(r"proxy_read_timeout (\d+)s;", stream)
     assert read_timeout and int(read_timeout.group(1)) >= 60, "the read timeout must be long"
     # nginx inherits proxy_set_header only into blocks that set none themselves.

@@ -449,7 +449,7 @@ async def tail(
                             for event in parser.feed(chunk):
                                 failures = 0  # the connection works: restart the backoff
                                 resumption.seen(event, position)
-                                position = parser.last_event_id
+                                position = event.id or position  # feed() parsed the whole chunk
                                 line = format_event(event, as_json)
                                 if line is not None:
                                     out.write(line + "\n")

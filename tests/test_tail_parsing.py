@@ -545,7 +545,7 @@ def test_human_status_lines_are_timed(capsys: pytest.CaptureFixture[str]) -> Non
         assert re.fullmatch(clock + re.escape(text), line), line
 
 
-EMPTY_RESET = {"channel": "lebanon", "last_event_id": None, "items": []}
+EMPTY_RESET: dict[str, Any] = {"channel": "lebanon", "last_event_id": None, "items": []}
 
 
 async def test_tail_reports_a_reset_instead_of_a_replay() -> None:

@@ -198,8 +198,12 @@ async def test_a_killed_worker_leaves_true_metrics(
     assert list(temp.iterdir()) == []
 
 
-def test_an_abandoned_metrics_folder_is_removed(tmp_path: Path) -> None:
+def test_an_abandoned_metrics_folder_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A supervisor that was SIGKILLed could not remove its folder: the next start does."""
+    import tempfile
+
     from ticker.multiprocess_metrics import prepare_folder
 
     gone = subprocess.Popen(["true"])
@@ -209,25 +213,28 @@ def test_an_abandoned_metrics_folder_is_removed(tmp_path: Path) -> None:
     (abandoned / "counter_1.db").write_bytes(b"")
     live = tmp_path / f"ticker-metrics-{os.getpid()}-efgh"
     live.mkdir()
-    saved = os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    old_temp = os.environ.get("TMPDIR")
-    import tempfile
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    folder = prepare_folder()
+    # prepare_folder sets the variable for the workers; monkeypatch restores it after.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    assert folder.parent == tmp_path
+    assert folder.name.startswith(f"ticker-metrics-{os.getpid()}-")
+    assert not abandoned.exists(), "the dead supervisor's folder stays"
+    assert live.exists(), "a live process's folder was removed"
 
-    os.environ["TMPDIR"] = str(tmp_path)
-    tempfile.tempdir = None
-    try:
-        folder = prepare_folder()
-        assert folder.parent == tmp_path and folder.name.startswith(
-            f"ticker-metrics-{os.getpid()}-"
-        )
-        assert not abandoned.exists(), "the dead supervisor's folder stays"
-        assert live.exists(), "a live process's folder was removed"
-    finally:
-        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        if saved is not None:
-            os.environ["PROMETHEUS_MULTIPROC_DIR"] = saved
-        if old_temp is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = old_temp
-        tempfile.tempdir = None
+
+def test_an_operators_metrics_folder_is_emptied_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PROMETHEUS_MULTIPROC_DIR set by the operator: old samples go (a new run must not sum
+    them), the folder and anything else in it stay."""
+    from ticker.multiprocess_metrics import prepare_folder
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "gauge_livesum_123.db").write_bytes(b"")
+    (folder / "README").write_text("ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    assert prepare_folder() == folder
+    assert sorted(p.name for p in folder.iterdir()) == ["README"]

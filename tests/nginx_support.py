@@ -31,13 +31,23 @@ DEPLOY_NGINX = Path(__file__).resolve().parent.parent / "deploy" / "nginx"
 SNIPPET = "snippets/ticker-proxy.conf"  # where ticker.conf includes it from
 
 
+UPSTREAMS = ("ticker_app", "ticker_stream")  # short requests, and the event stream
+
+
 def rewrite_upstream(conf: str, ports: list[int]) -> str:
-    """`upstream ticker_app` with one server line per port, keeping the shipped options."""
-    block = re.search(r"(?ms)^upstream ticker_app \{\n(.*?)^\}", conf)
-    assert block, "no `upstream ticker_app { … }` block"
+    """Every upstream (see UPSTREAMS) with one server line per port, keeping the shipped
+    options of each."""
+    for name in UPSTREAMS:
+        conf = _rewrite_one_upstream(conf, name, ports)
+    return conf
+
+
+def _rewrite_one_upstream(conf: str, name: str, ports: list[int]) -> str:
+    block = re.search(rf"(?ms)^upstream {name} \{{\n(.*?)^\}}", conf)
+    assert block, f"no `upstream {name} {{ … }}` block"
     body = block.group(1)
     servers = re.findall(r"(?m)^(\s*)server \S+(.*);\s*$", body)
-    assert servers, "the upstream lists no server"
+    assert servers, f"the upstream {name} lists no server"
     indent, options = servers[0]
     lines = "".join(f"{indent}server 127.0.0.1:{port}{options};\n" for port in ports)
     first = re.search(r"(?m)^\s*server \S+.*;\s*\n", body)

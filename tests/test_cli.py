@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support import RedisServer, TickerServer, cli, free_port, wait_until
+from tests.tail_support import TailProcess
 
 
 def test_channel_add_and_list(redis_server: RedisServer) -> None:
@@ -135,31 +136,26 @@ def test_post_goes_live(redis_server: RedisServer, server: TickerServer, channel
 def test_tail_follows_and_exits_0_on_ctrl_c(
     redis_server: RedisServer, server: TickerServer, channel: str
 ) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ticker",
-            "tail",
-            "--server",
-            server.base,
-            "--channel",
-            channel,
-            "--json",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    # The server learns of a new channel through the log: without this wait the tail
+    # could be told 404 (unknown channel) and exit before the test reads a line.
+    wait_until(
+        lambda: (
+            channel
+            in [c["id"] for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]]
+        )
     )
+    tail = TailProcess("--server", server.base, "--channel", channel, "--json")
     try:
-        reset = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
+        first = tail.wait_for(tail.out, lambda line: '"event":"reset"' in line, "the snapshot")
+        reset = json.loads(first)
         assert reset["event"] == "reset" and reset["data"]["channel"] == channel
         item = json.loads(cli(redis_server.url, "post", "--channel", channel, "تجربة").stdout)
-        line = json.loads(proc.stdout.readline())  # type: ignore[union-attr]
-        assert line == {"id": item["id"], "event": "publish", "data": item}
+        line = tail.wait_for(tail.out, lambda line: item["id"] in line, "the published item")
+        assert json.loads(line) == {"id": item["id"], "event": "publish", "data": item}
+        assert tail.interrupt() == 0
+        assert not any("Traceback" in line for line in tail.err), tail.err
     finally:
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        tail.stop()
 
 
 def test_serve_with_the_embedded_default(tmp_path: Path) -> None:

@@ -48,7 +48,7 @@ async def test_metrics_follow_the_service(
     assert (
         value(during, "ticker_http_requests_total", route=route, method="POST", status="201") >= 1
     )
-    assert value(during, "ticker_scheduler_runs_total", job="expire") >= 1
+    assert value(during, "ticker_scheduler_runs_total", task="expire") >= 1
     await asyncio.sleep(0.2)
     assert value(samples(server.base), "ticker_subscribers", channel=channel) == 0
 

@@ -68,17 +68,25 @@ def test_shipped_nginx_config_has_the_stream_settings() -> None:
     for line in ("proxy_http_version 1.1;", 'proxy_set_header Connection "";'):
         assert line in common, f"ticker-proxy.conf lacks `{line}` at server level"
     stream = block(proxy, "location = /api/v1/stream")
-    for line in ("proxy_buffering off;", "gzip off;", "proxy_pass http://ticker_app;"):
+    for line in ("proxy_buffering off;", "gzip off;", "proxy_pass http://ticker_stream;"):
         assert line in stream, f"the stream location lacks `{line}`"
+    connect_timeout = re.search(r"proxy_connect_timeout (\d+)s;", stream)
+    assert connect_timeout and int(connect_timeout.group(1)) <= 1, "streams retry a lost host"
     read_timeout = re.search(r"proxy_read_timeout (\d+)s;", stream)
     assert read_timeout and int(read_timeout.group(1)) >= 60, "the read timeout must be long"
     # nginx inherits proxy_set_header only into blocks that set none themselves.
     locations = re.findall(r"location[^{]*\{[^}]*\}", directives(proxy))
     assert locations and not any("proxy_set_header" in loc for loc in locations)
 
-    upstream = block(site, "upstream ticker_app")
-    assert re.search(r"\bkeepalive \d+;", upstream)
-    assert "least_conn;" in upstream
+    for name in ("ticker_app", "ticker_stream"):
+        upstream = block(site, f"upstream {name}")
+        assert re.search(r"\bkeepalive \d+;", upstream)
+        assert "least_conn;" in upstream, f"{name}: new connections to the least busy process"
+    # A stream never completes, so nginx would never clear a failure mark it caused.
+    stream_servers = re.findall(r"server (\S+)(.*);", block(site, "upstream ticker_stream"))
+    assert stream_servers and all(opts.strip() == "max_fails=0" for _, opts in stream_servers)
+    app_servers = re.findall(r"server (\S+)(.*);", block(site, "upstream ticker_app"))
+    assert [a for a, _ in app_servers] == [a for a, _ in stream_servers], "same processes"
     assert re.search(r"listen 443 ssl http2;", directives(site)), "TLS with HTTP/2"
     assert "include snippets/ticker-proxy.conf;" in directives(site)
 
@@ -95,9 +103,18 @@ def test_compose_and_nginx_files_agree(tmp_path: Path) -> None:
     for name in ("ticker-proxy.conf", "compose.conf", "nginx.conf"):
         assert f"./nginx/{name}:" in mounts, f"compose's nginx does not mount {name}"
     assert "/etc/nginx/snippets/ticker-proxy.conf" in mounts
-    upstream = block((DEPLOY_NGINX / "compose.conf").read_text(), "upstream ticker_app")
-    for name in re.findall(r"server (\w+):\d+", upstream):
-        assert name in services, f"compose.conf names {name}, which compose.yaml lacks"
+    compose_conf = (DEPLOY_NGINX / "compose.conf").read_text()
+    site = (DEPLOY_NGINX / "ticker.conf").read_text()
+    for upstream_name in ("ticker_app", "ticker_stream"):
+        upstream = block(compose_conf, f"upstream {upstream_name}")
+        for name in re.findall(r"server (\w+):\d+", upstream):
+            assert name in services, f"compose.conf names {name}, which compose.yaml lacks"
+        # The same balancing and failure rules as the host's site.
+        options = set(re.findall(r"server \S+ (.*);", upstream))
+        assert options == set(
+            re.findall(r"server \S+ (.*);", block(site, f"upstream {upstream_name}"))
+        )
+        assert "least_conn;" in upstream
     assert "appendonly" in " ".join(services["redis"]["command"])
 
     nginx = Nginx(tmp_path)
@@ -105,6 +122,28 @@ def test_compose_and_nginx_files_agree(tmp_path: Path) -> None:
         render_compose_site((DEPLOY_NGINX / "compose.conf").read_text(), [8001, 8002], 8080)
     )
     nginx.check()
+
+
+def test_deploy_readme_documents_an_ingress_for_streams() -> None:
+    """The Kubernetes equivalent of ticker-proxy.conf's stream settings, in deploy/README.md."""
+    readme = (DEPLOY / "README.md").read_text()
+    section = readme.split("## Balancing long-lived streams", 1)[1].split("\n## ", 1)[0]
+    [manifest] = [
+        doc
+        for text in re.findall(r"```yaml\n(.*?)```", section, re.S)
+        for doc in [yaml.safe_load(text)]
+        if doc.get("kind") == "Ingress"
+    ]
+    annotations = manifest["metadata"]["annotations"]
+    prefix = "nginx.ingress.kubernetes.io/"
+    assert annotations[prefix + "proxy-buffering"] == "off"
+    assert int(annotations[prefix + "proxy-read-timeout"]) >= 60
+    assert annotations[prefix + "proxy-http-version"] == "1.1"
+    [rule] = manifest["spec"]["rules"]
+    backend = rule["http"]["paths"][0]["backend"]["service"]
+    service = yaml.safe_load((DEPLOY / "k8s" / "service.yaml").read_text())
+    assert backend["name"] == service["metadata"]["name"]
+    assert backend["port"]["name"] in [port["name"] for port in service["spec"]["ports"]]
 
 
 @dataclass
@@ -218,9 +257,10 @@ async def test_subscribers_through_nginx_survive_losing_processes(cluster: Clust
         """Every public event the reader should have had since its first snapshot."""
         wanted = None if reader.channels is None else set(reader.channels.split(","))
         start = reader.resets[0]
+        entries: list[tuple[str, dict[str, str]]] = log.xrange(Keys("ticker:").log, min=f"({start}")  # type: ignore[assignment]
         return [
             entry_id
-            for entry_id, fields in log.xrange(Keys("ticker:").log, min=f"({start}")
+            for entry_id, fields in entries
             if fields["type"] in PUBLIC and (wanted is None or fields["channel"] in wanted)
         ]
 
@@ -302,10 +342,10 @@ async def test_subscribers_through_nginx_survive_losing_processes(cluster: Clust
             moved = [r for r in readers if r.connects == 2]
             assert len(moved) == on_victim
             assert all(r.connects == 1 and r.endings == [] for r in readers if r not in moved)
-            for r in moved:
-                assert r.endings[0] != "clean", "a killed process cannot end a stream cleanly"
-                assert r.sent_ids[1] is not None, "reconnects resume with Last-Event-ID"
-                assert published_while_away(r, 0), "nothing was published during the gap"
+            for mover in moved:
+                assert mover.endings[0] != "clean", "a killed process cannot end a stream cleanly"
+                assert mover.sent_ids[1] is not None, "reconnects resume with Last-Event-ID"
+                assert published_while_away(mover, 0), "nothing was published during the gap"
             assert all(len(set(r.resets)) == 1 for r in readers), "a resume sent a reset"
             alive = [app for app in apps if app is not victim]
             assert sum(await direct_subscribers(*alive)) == READERS
@@ -340,9 +380,97 @@ async def test_subscribers_through_nginx_survive_losing_processes(cluster: Clust
     assert all(RETRY_MS <= v <= 5 * RETRY_MS for v in values), values
     if len(values) >= 3:
         assert len(set(values)) > 1, f"farewell delays are not randomised: {values}"
-    for r in farewelled:
-        assert r.sent_ids[-1] is not None
-        assert published_while_away(r, len(r.ended_at) - 1), "nothing published during the gap"
+    for leaver in farewelled:
+        assert leaver.sent_ids[-1] is not None
+        assert published_while_away(leaver, len(leaver.ended_at) - 1), "nothing published then"
     errors = nginx.error_log()
     assert "buffered to a temporary file" not in errors, "a stream was buffered by nginx"
     assert not re.search(r"\[(emerg|alert|crit)\]", errors), errors
+
+
+# A restarted process must fill up again (issue 14, finding 1). With failure marks on the
+# stream upstream (`max_fails=1 fail_timeout=5s`, the config before), nginx marks the killed
+# process failed when a reconnect is refused, and clears the mark only when a request to
+# it completes: a stream never does, so the restarted process got one stream per 5 s.
+OLD_STREAM_SERVER = "max_fails=1 fail_timeout=5s"
+FIRST_READERS = 30
+NEW_READERS = 30
+
+
+def with_old_stream_marks(site: str) -> str:
+    """The rendered site with the failure marks the stream upstream used to have."""
+    upstream = block(site, "upstream ticker_stream")
+    assert "max_fails=0;" in upstream
+    return site.replace(upstream, upstream.replace("max_fails=0;", f"{OLD_STREAM_SERVER};"))
+
+
+@pytest.mark.parametrize("stream_upstream", ["shipped", "old-failure-marks"])
+async def test_a_restarted_process_gets_new_streams(
+    stream_upstream: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    redis = RedisServer().start()
+    apps = [TickerServer(redis.url, TICKER_RETRY_MS=RETRY_MS) for _ in range(3)]
+    nginx = Nginx(tmp_path)
+    readers: list[Reader] = []
+    try:
+        apps[0].start()  # bootstraps the fresh Redis
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(TickerServer.start, apps[1:]))
+        site = render_site(
+            (DEPLOY_NGINX / "ticker.conf").read_text(),
+            [app.port for app in apps],
+            nginx.http_port,
+            nginx.https_port,
+            nginx.cert,
+            nginx.key,
+        )
+        nginx.configure(site if stream_upstream == "shipped" else with_old_stream_marks(site))
+        nginx.start()
+        verify = nginx.ssl_context()
+
+        async def open_readers(count: int) -> list[Reader]:
+            new = [Reader(nginx.base, None, verify) for _ in range(count)]
+            for reader in new:
+                reader.start()
+            readers.extend(new)
+            return new
+
+        async def serving() -> bool:
+            """Every reader has its snapshot and holds an open stream on a live process."""
+            alive = [app for app in apps if app.proc is not None]
+            total = sum(await direct_subscribers(*alive))
+            return total == len(readers) and all(r.resets for r in readers)
+
+        await open_readers(FIRST_READERS)
+        await eventually(serving, "the first readers connected", 15)
+
+        victim = apps[0]
+        victim.kill()
+        # Its readers reconnect (at once: retry: is 0.3 s) and are refused by the dead process
+        # before nginx sends them on to the others.
+        await eventually(serving, "the killed process's readers moved", 15)
+        before = [0, *await direct_subscribers(*apps[1:])]
+        await asyncio.to_thread(victim.start)  # the same port, as systemd's restart would
+
+        new = await open_readers(NEW_READERS)
+        await eventually(serving, "the new readers connected", 15)
+        after = await direct_subscribers(*apps)
+        split = [a - b for a, b in zip(after, before, strict=True)]
+        with capsys.disabled():
+            print(f"\n[{stream_upstream}] before the restart {before}; new streams {split}")
+        assert sum(split) == len(new)
+        if stream_upstream == "shipped":
+            # least_conn: new streams go to the empty process until it catches up
+            # (ideally 20/5/5 for 30 new streams on 0/15/15).
+            assert split[0] >= NEW_READERS // 2, f"the restarted process stays empty: {split}"
+            assert max(after) - min(after) <= 6, f"unbalanced after the restart: {after}"
+        else:
+            # The bug this config fixes, reproduced: one new stream per fail_timeout.
+            assert split[0] <= 2, f"the old config's bug did not reproduce: {split}"
+    finally:
+        for reader in readers:
+            await reader.stop()
+        nginx.stop()
+        for app in apps:
+            app.stop()
+        redis.kill()

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import timedelta, timezone
@@ -13,9 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
-from ticker.tail import SseEvent, SseParser, TailError, format_event, run_tail, tail
+import ticker.tail as tail_module
+from ticker.tail import SseEvent, SseParser, Status, TailError, format_event, run_tail, tail
 
 ARABIC = "الممثل الإقليمي لمنظمة الفاو: فتح ممرات قليل جدا"
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -357,19 +360,31 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
         tail(url, ["lebanon", "main"], True, "1764451800000-0", out, max_backoff=0.2)
     )
     try:
-        lines = await out.lines(3)
+        lines = await out.lines(6)
     finally:
         await stop(task)
         done.set()
         server.close()
         await server.wait_closed()
 
-    assert [json.loads(line)["id"] for line in lines] == [
-        "1764451860000-0",
-        "1764451870000-0",
-        "1764451880000-0",
+    records = [json.loads(line) for line in lines]
+    events = [r for r in records if "status" not in r]
+    assert [e["id"] for e in events] == ["1764451860000-0", "1764451870000-0", "1764451880000-0"]
+    assert events[2]["data"]["text"] == "عاجل: خبر ثالث"
+    # Status records, in order with the events, none with an `event` key.
+    statuses = [(n, r) for n, r in enumerate(records) if "status" in r]
+    assert [(n, r["status"]) for n, r in statuses] == [
+        (0, "resumed"),
+        (3, "disconnected"),
+        (4, "resumed"),
     ]
-    assert json.loads(lines[2])["data"]["text"] == "عاجل: خبر ثالث"
+    assert statuses[0][1]["after"] == "1764451800000-0"
+    lost = statuses[1][1]
+    assert lost["reason"] == "the server ended the stream in the middle of an event"
+    assert lost["lost"] is True and lost["attempt"] == 1
+    assert lost["last_event_id"] == "1764451870000-0" and lost["retry_in"] >= 0
+    assert statuses[2][1]["after"] == "1764451870000-0"
+    assert all(set(r) >= {"status", "time"} and "event" not in r for _, r in statuses)
     assert len(requests) == 2
     (first_target, first_headers), (second_target, second_headers) = requests
     first_query = parse_qs(urlsplit(first_target).query)
@@ -378,9 +393,7 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
     assert "last-event-id" not in first_headers
     assert parse_qs(urlsplit(second_target).query) == {"channels": ["lebanon,main"]}
     assert second_headers["last-event-id"] == "1764451870000-0"
-    err = capsys.readouterr().err
-    assert "connection lost (stream ended); retrying in 0.0 s" in err
-    assert "reconnected" in err
+    assert capsys.readouterr().err == ""  # --json: everything on stdout
 
 
 async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str]) -> None:
@@ -408,9 +421,13 @@ async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str])
         await server.wait_closed()
 
     assert lines[0].endswith(f"  lebanon  publish  1764451860000-0  {ARABIC}")
-    err = capsys.readouterr().err
-    assert "cannot connect (HTTP 503); retrying in" in err
-    assert "reconnected" in err
+    err = capsys.readouterr().err.splitlines()
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d  cannot connect \(the server answered 503 Service Unavailable\), "
+        r"retrying in \d+\.\d s",
+        err[0],
+    ), err
+    assert len(err) == 2 and err[1].endswith("  connected, showing the current state"), err
 
 
 async def test_tail_404_is_fatal_with_detail() -> None:
@@ -481,3 +498,113 @@ def test_run_tail_reports_fatal_error(capsys: pytest.CaptureFixture[str]) -> Non
 def test_run_tail_rejects_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_tail("ftp://example.invalid", [], False, None) == 1
     assert "bad server URL" in capsys.readouterr().err
+
+
+# --- what the tail says about its connection (issue 14, finding 5) ------------------------
+
+
+def test_reasons_are_one_phrase() -> None:
+    refused = httpx.ConnectError("All connection attempts failed")
+    refused.__cause__ = OSError("All connection attempts failed")
+    refused.__cause__.__cause__ = ConnectionRefusedError(111, "Connect call failed")
+    unknown_host = httpx.ConnectError("[Errno -2] Name or service not known")
+    unknown_host.__cause__ = socket.gaierror(-2, "Name or service not known")
+    cases = {
+        refused: "the server refused the connection",
+        unknown_host: "the server's name does not resolve",
+        httpx.ConnectError("boom"): "cannot reach the server",
+        httpx.ConnectTimeout("timed out"): "no answer within 10 s",
+        httpx.ReadTimeout("timed out"): "nothing received for 60 s",
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"): (
+            "the server closed the connection mid-stream"
+        ),
+        httpx.ReadError("Connection reset by peer"): "the connection broke",
+    }
+    for exc, phrase in cases.items():
+        assert tail_module._reason(exc) == phrase, exc
+
+
+def test_human_status_lines_are_timed(capsys: pytest.CaptureFixture[str]) -> None:
+    status = Status(False, io.StringIO(), PLUS_TWO)
+    status.disconnected("the server ended the stream", 2.04, True, 1, "1-0")
+    status.disconnected("the server refused the connection", 4.5, False, 2, "1-0")
+    status.disconnected("the server refused the connection", 0.5, False, 1, None)
+    status.resumed("1-0")
+    status.reset("1-0")
+    lines = capsys.readouterr().err.splitlines()
+    clock = r"\d\d:\d\d:\d\d  "
+    expected = [
+        "connection lost (the server ended the stream), retrying in 2.0 s",
+        "cannot reconnect (the server refused the connection), retrying in 4.5 s",
+        "cannot connect (the server refused the connection), retrying in 0.5 s",
+        "resumed after 1-0, nothing missed",
+        "reset received: the server could not replay, showing the current state",
+    ]
+    assert len(lines) == len(expected)
+    for line, text in zip(lines, expected, strict=True):
+        assert re.fullmatch(clock + re.escape(text), line), line
+
+
+EMPTY_RESET: dict[str, Any] = {"channel": "lebanon", "last_event_id": None, "items": []}
+
+
+async def test_tail_reports_a_reset_instead_of_a_replay() -> None:
+    """A resume the server cannot replay (it answers with `reset`), and a reset later in a
+    stream (the server's log went back): one `reset` record before each run of resets."""
+
+    async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
+        w.write(SSE_HEAD + b"retry: 20\n\n")
+        w.write(frame("1764451900000-0", "reset", EMPTY_RESET))
+        w.write(frame("1764451900000-0", "reset", {**EMPTY_RESET, "channel": "main"}))
+        w.write(frame("1764451910000-0", "publish", item("1764451910000-0")))
+        w.write(frame("1764451905000-0", "reset", EMPTY_RESET))
+        await w.drain()
+        await done.wait()
+
+    server, url, done = await serve(handler)
+    out = Output()
+    task = asyncio.create_task(tail(url, ["lebanon", "main"], True, "1764451800000-0", out))
+    try:
+        lines = await out.lines(6)
+    finally:
+        await stop(task)
+        done.set()
+        server.close()
+        await server.wait_closed()
+    records = [json.loads(line) for line in lines]
+    kinds = [r.get("status") or r["event"] for r in records]
+    assert kinds == ["reset", "reset", "reset", "publish", "reset", "reset"]
+    assert records[0]["status"] == "reset" and records[0]["after"] == "1764451800000-0"
+    assert records[4]["status"] == "reset" and records[4]["after"] == "1764451910000-0"
+
+
+async def test_tail_fresh_start_is_no_reset_and_a_quiet_resume_is_reported() -> None:
+    """Without an id, the first resets are just the snapshot. After a reconnect with an id
+    and nothing to replay, the silence after the response head means the replay worked."""
+
+    async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
+        w.write(SSE_HEAD + b"retry: 20\n\n")
+        if n == 1:
+            w.write(frame("1764451900000-0", "reset", EMPTY_RESET))
+            return  # the stream ends: the tail reconnects with Last-Event-ID
+        await w.drain()
+        await done.wait()  # nothing to replay, nothing live
+
+    server, url, done = await serve(handler)
+    out = Output()
+    task = asyncio.create_task(tail(url, ["lebanon"], True, None, out, max_backoff=0.05))
+    try:
+        lines = await out.lines(3)
+    finally:
+        await stop(task)
+        done.set()
+        server.close()
+        await server.wait_closed()
+    records = [json.loads(line) for line in lines]
+    assert [r.get("status") or r["event"] for r in records] == [
+        "reset",
+        "disconnected",
+        "resumed",
+    ]
+    assert records[1]["reason"] == "the server ended the stream" and records[1]["lost"] is True
+    assert records[2]["after"] == "1764451900000-0"

@@ -15,7 +15,6 @@ import os
 import secrets
 import signal
 import sys
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -248,13 +247,10 @@ def _stop_serving(signum: int, frame: object) -> None:
 
 
 def _prepare_multiprocess_metrics() -> None:
-    """Workers write their metrics to files in one fresh folder; /metrics sums them."""
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder is None:
-        folder = tempfile.mkdtemp(prefix="ticker-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
-    for stale in Path(folder).glob("*.db"):
-        stale.unlink()
+    """Workers write their metrics to files in one folder (removed at exit); /metrics sums them."""
+    from ticker.multiprocess_metrics import prepare_folder
+
+    prepare_folder()
 
 
 async def _bootstrap(settings: Settings) -> None:

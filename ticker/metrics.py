@@ -2,32 +2,31 @@
 
 With `ticker serve --workers N` (N > 1), `PROMETHEUS_MULTIPROC_DIR` is set before
 any worker starts, so every worker writes its samples to files there and
-`/metrics` sums them over all workers (prometheus-client's multiprocess mode);
-the subscriber gauges add up the live processes only. With one process the
-ordinary registry is used.
+`/metrics` sums them over all workers (prometheus-client's multiprocess mode;
+`ticker/multiprocess_metrics.py` leaves dead workers' gauges out and adds each
+worker's process metrics). With one process the ordinary registry is used.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
-    multiprocess,
 )
 from prometheus_client.registry import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker import __version__
+from ticker import __version__, multiprocess_metrics
 
 M = TypeVar("M", Counter, Gauge)
 
@@ -51,7 +50,12 @@ redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.
 reader_reconnects = Counter(
     "ticker_stream_reader_reconnects_total", "Times the stream reader reconnected to Redis."
 )
-scheduler_runs = Counter("ticker_scheduler_runs_total", "Scheduler job runs.", ["job"])
+scheduler_runs = Counter(
+    "ticker_scheduler_runs_total",
+    # Not `job`: Prometheus keeps that label for the scrape job (it would become `exported_job`).
+    "Scheduler job runs, by task (expire, trim).",
+    ["task"],
+)
 expired = Counter("ticker_items_expired_total", "Items expired by the scheduler.")
 http_requests = Counter(
     "ticker_http_requests_total",
@@ -65,7 +69,7 @@ http_duration = Histogram(
 )
 # The usual *_build_info gauge (always 1): dashboards and alerts join on its version label.
 build_info = Gauge(
-    "ticker_build_info", "The running ticker's version.", ["version"], multiprocess_mode="max"
+    "ticker_build_info", "The running ticker's version.", ["version"], multiprocess_mode="livemax"
 )
 build_info.labels(__version__).set(1)
 
@@ -92,9 +96,8 @@ def delivered(event_ids_ms: list[int], count: int) -> None:
 
 
 async def metrics(request: Request) -> Response:
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+    if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = multiprocess_metrics.registry(Path(folder))
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

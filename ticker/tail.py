@@ -13,6 +13,8 @@ import json
 import os
 import random
 import re
+import socket
+import ssl
 import sys
 import unicodedata
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from typing import Any, TextIO
 
 import httpx
 
-__all__ = ["SseEvent", "SseParser", "TailError", "format_event", "run_tail", "tail"]
+__all__ = ["SseEvent", "SseParser", "Status", "TailError", "format_event", "run_tail", "tail"]
 
 _EOL = re.compile(r"\r\n|\r|\n")
 _MIN_BACKOFF = 0.5
@@ -64,6 +66,12 @@ class SseParser:
         self._event_buf = ""
         self._data: list[str] = []
         self._block_retry: int | None = None
+        self.comments = 0  # comment lines seen (": ping"): a sign of life with no event
+
+    @property
+    def mid_event(self) -> bool:
+        """Part of an event arrived, not its end: what a cut-off stream leaves behind."""
+        return bool(self._buf or self._data or self._event_buf)
 
     def feed(self, chunk: bytes) -> list[SseEvent]:
         text = self._decoder.decode(chunk)
@@ -94,6 +102,7 @@ class SseParser:
         if not line:
             return self._dispatch()
         if line[0] == ":":
+            self.comments += 1
             return None  # comment (": ping")
         name, colon, value = line.partition(":")
         if colon and value[:1] == " ":
@@ -196,6 +205,147 @@ def _notice(message: str) -> None:
     print(f"ticker tail: {message}", file=sys.stderr, flush=True)
 
 
+class Status:
+    """What the tail says about its connection, besides the events themselves.
+
+    Human output: one line on stderr, `HH:MM:SS  <sentence>` (local time, or `tz`), so that
+    stdout carries events only. --json: one record per line on stdout, in order with the
+    events, told apart from them by a `status` key (docs/api.md, "Command line"):
+    `disconnected`, `resumed`, `reset`.
+    """
+
+    def __init__(self, as_json: bool, out: TextIO, tz: tzinfo | None = None) -> None:
+        self.as_json = as_json
+        self.out = out
+        self.tz = tz
+
+    def _say(self, sentence: str, record: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        if self.as_json:
+            stamped = {"status": record.pop("status"), "time": _utc(now), **record}
+            self.out.write(json.dumps(stamped, ensure_ascii=False, separators=(",", ":")) + "\n")
+            self.out.flush()
+        else:
+            clock = now.astimezone(self.tz).strftime("%H:%M:%S")
+            print(f"{clock}  {_one_line(sentence)}", file=sys.stderr, flush=True)
+
+    def disconnected(
+        self, reason: str, retry_in: float, lost: bool, attempt: int, last_id: str | None
+    ) -> None:
+        """`lost`: an open stream ended; otherwise a connection attempt failed."""
+        if lost:
+            what = "connection lost"
+        else:
+            what = "cannot reconnect" if last_id else "cannot connect"
+        self._say(
+            f"{what} ({reason}), retrying in {retry_in:.1f} s",
+            {
+                "status": "disconnected",
+                "reason": reason,
+                "retry_in": round(retry_in, 1),
+                "lost": lost,
+                "attempt": attempt,
+                "last_event_id": last_id,
+            },
+        )
+
+    def connected(self) -> None:
+        """Connected after failures with no event received yet: a fresh snapshot follows."""
+        if not self.as_json:
+            self._say("connected, showing the current state", {"status": "connected"})
+
+    def resumed(self, after: str) -> None:
+        self._say(f"resumed after {after}, nothing missed", {"status": "resumed", "after": after})
+
+    def reset(self, after: str) -> None:
+        self._say(
+            "reset received: the server could not replay, showing the current state",
+            {"status": "reset", "after": after},
+        )
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _reason(exc: httpx.RequestError) -> str:
+    """A transport failure in one phrase a person understands."""
+    text = str(exc).lower()
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no answer within {_CONNECT_TIMEOUT:.0f} s"
+    if isinstance(exc, httpx.ReadTimeout):
+        return f"nothing received for {_IDLE_TIMEOUT:.0f} s"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        causes = _causes(exc)
+        if any(isinstance(c, ConnectionRefusedError) for c in causes) or "refused" in text:
+            return "the server refused the connection"
+        if any(isinstance(c, socket.gaierror) for c in causes):
+            return "the server's name does not resolve"
+        if any(isinstance(c, ssl.SSLError) for c in causes):
+            return "the TLS handshake failed"
+        return "cannot reach the server"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection mid-stream"
+    if isinstance(exc, httpx.NetworkError):
+        return "the connection broke"
+    return f"network error ({type(exc).__name__})"
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exceptions behind `exc` (httpx wraps the socket's own error, anyio wraps it again)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(found) < 10:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+class _Resumption:
+    """Tells, for one connection, whether the server replayed from our id or reset.
+
+    The server sends its `reset` events (if it cannot replay) first, with the response
+    head; any other event, a comment, or a short silence after the head means the replay
+    worked. A reset later in a stream (the server's log went back) is reported too.
+    """
+
+    QUIET = 1.0  # seconds of silence after the head that mean "no reset is coming"
+
+    def __init__(self, status: Status, after: str | None) -> None:
+        self.status = status
+        self.after = after  # the id this connection resumes from, if any
+        self.pending = after is not None
+        self.in_reset = False  # inside a run of reset events already reported
+        self._timer: asyncio.TimerHandle | None = None
+        if self.pending:
+            self._timer = asyncio.get_running_loop().call_later(self.QUIET, self._settle)
+
+    def _settle(self) -> None:
+        if self.pending and self.after is not None:
+            self.pending = False
+            self.status.resumed(self.after)
+
+    def seen(self, event: SseEvent | None, position: str | None) -> None:
+        """Before `event` is printed (None: a comment); `position`: the resume point before it."""
+        if event is not None and event.event == "reset":
+            if not self.in_reset and (self.pending or position):
+                self.status.reset(self.after if self.pending and self.after else position or "")
+            self.in_reset = True
+            self.close()
+            return
+        self.in_reset = False
+        self._settle()
+        self.close()
+
+    def close(self) -> None:
+        self.pending = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
 async def _problem_detail(response: httpx.Response) -> str:
     """The problem+json `detail` (or `title`), else the start of whatever the body is."""
     body = await response.aread()
@@ -232,6 +382,7 @@ async def tail(
     from_id: str | None,
     out: TextIO,
     max_backoff: float = 10.0,
+    tz: tzinfo | None = None,
 ) -> None:
     """Follow GET {server}/api/v1/stream?channels=a,b forever.
 
@@ -239,11 +390,14 @@ async def tail(
     reconnect sends the Last-Event-ID header with the id of the last event received (from_id
     until one arrives). On a connection error, or a 5xx, or the stream ending, wait
     (exponential backoff from 0.5 s to max_backoff, with jitter; the server's retry: value is
-    the base when sent) and reconnect, with a one-line notice on stderr for each disconnect and
-    reconnect ("connection lost (...); retrying in 2.0 s"). 408 and 429 are retried like a 5xx
-    (they mean "later", not "never"), honouring Retry-After. Any other 4xx (e.g. 400 bad id,
-    404 unknown channel) is fatal: TailError with the server's problem+json `detail` (or
-    title). So is a 200 that is not text/event-stream. `out` is flushed after each line.
+    the base when sent) and reconnect. 408 and 429 are retried like a 5xx (they mean "later",
+    not "never"), honouring Retry-After. Any other 4xx (e.g. 400 bad id, 404 unknown channel)
+    is fatal: TailError with the server's problem+json `detail` (or title). So is a 200 that
+    is not text/event-stream. `out` is flushed after each line.
+
+    Each disconnect, and the outcome of each resume (replayed, or reset because the server
+    could not replay), is reported through `Status`: a timed line on stderr, or a record on
+    `out` with --json.
     """
     try:
         url = httpx.URL(server.rstrip("/") + "/api/v1/stream")
@@ -252,11 +406,11 @@ async def tail(
     if url.scheme not in ("http", "https") or not url.host:
         raise TailError(f"bad server URL {server!r}: expected http:// or https://")
 
+    status = Status(as_json, out, tz)
     params = {"channels": ",".join(channels)} if channels else {}
     last_id = from_id  # the resume point, carried across connections
     server_retry: float | None = None
     failures = 0
-    connected_before = False
     first = True
     # The server pings at least every 15 s, so a minute of silence means a dead
     # connection (one that vanished without closing): treat it as lost and resume.
@@ -273,46 +427,59 @@ async def tail(
                 request_headers["Last-Event-ID"] = last_id
             first = False
             wait_at_least = 0.0
+            opened = False  # this attempt got a stream (so a failure now is a lost connection)
+            resumption: _Resumption | None = None
             try:
                 async with client.stream(
                     "GET", url, params=query, headers=request_headers
                 ) as response:
-                    status = response.status_code
-                    if status == 200:
+                    code = response.status_code
+                    if code == 200:
                         media_type = response.headers.get("content-type", "").split(";")[0]
                         if media_type.strip().lower() != "text/event-stream":
                             raise TailError(f"not an event stream (Content-Type: {media_type!r})")
-                        if failures:
-                            _notice("reconnected")
-                        connected_before = True
+                        opened = True
+                        if failures and not last_id:
+                            status.connected()
+                        resumption = _Resumption(status, last_id)
                         parser = SseParser(last_id or "")
                         async for chunk in response.aiter_bytes():
+                            comments = parser.comments
+                            position = parser.last_event_id
                             for event in parser.feed(chunk):
                                 failures = 0  # the connection works: restart the backoff
+                                resumption.seen(event, position)
+                                position = event.id or position  # feed() parsed the whole chunk
                                 line = format_event(event, as_json)
                                 if line is not None:
                                     out.write(line + "\n")
                                     out.flush()
+                            if parser.comments != comments:
+                                resumption.seen(None, position)  # a ping: no reset is coming
                             # Committed at blank lines only, so never past an unfinished event.
                             last_id = parser.last_event_id or None
                             if parser.retry is not None:
                                 server_retry = parser.retry / 1000
-                        reason = "stream ended"
-                    elif status >= 500 or status in (408, 429):
-                        reason = f"HTTP {status}"
+                        reason = "the server ended the stream"
+                        if parser.mid_event:
+                            reason += " in the middle of an event"
+                    elif code >= 500 or code in (408, 429):
+                        reason = f"the server answered {code} {response.reason_phrase}".rstrip()
                         wait_at_least = _retry_after(response) or 0.0
                     else:
                         detail = await _problem_detail(response)
-                        raise TailError(f"HTTP {status}: {detail}")
+                        raise TailError(f"HTTP {code}: {detail}")
             except (httpx.UnsupportedProtocol, httpx.TooManyRedirects) as exc:
                 raise TailError(f"cannot follow the stream: {exc}") from None
             except httpx.RequestError as exc:  # connect/read errors, timeouts, a cut-off body
-                reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                reason = _reason(exc)
+            finally:
+                if resumption is not None:
+                    resumption.close()
             failures += 1
             base = server_retry if server_retry is not None else _MIN_BACKOFF
             delay = max(wait_at_least, _backoff(failures, base, max(max_backoff, base)))
-            what = "connection lost" if connected_before else "cannot connect"
-            _notice(f"{what} ({_one_line(reason)}); retrying in {delay:.1f} s")
+            status.disconnected(reason, delay, opened, failures, last_id)
             await asyncio.sleep(delay)
 
 

@@ -7,6 +7,8 @@ and finds the new one after a failover; otherwise `REDIS_URL` names the server.
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -53,7 +55,7 @@ def sentinel_addresses(raw: str) -> list[tuple[str, int]]:
 
 
 def _client(settings: Settings, *, socket_timeout: float, connect_timeout: float) -> Redis:
-    options = {
+    options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": socket_timeout,
         "socket_connect_timeout": connect_timeout,

@@ -56,6 +56,29 @@ async def read_json(request: Request) -> Any:
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
             title="Malformed JSON",
         ) from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4300 digits (CVE-2020-10735).
+        raise Problem(
+            400,
+            "The body has a number too long to read (over 4300 digits); no field takes one.",
+            title="Malformed JSON",
+        ) from None
+    except RecursionError:
+        raise Problem(
+            400,
+            "The body nests arrays or objects too deeply to read; items are flat objects.",
+            title="Malformed JSON",
+        ) from None
+
+
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """`raw` as an integer from `low` to `high` written in ASCII digits, else None.
+
+    `str.isdigit` is true for "²" and "١٠" too, and `int("²")` raises: only 0-9 here."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
 
 
 async def known_channel(request: Request, channel_id: str) -> Channel:

@@ -9,6 +9,7 @@ ordinary registry is used.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any, TypeVar
@@ -26,6 +27,9 @@ from prometheus_client.registry import REGISTRY
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from ticker.hosts import Network, address_in, parse_networks
+from ticker.problems import Problem
 
 M = TypeVar("M", Counter, Gauge)
 
@@ -85,12 +89,27 @@ def delivered(event_ids_ms: list[int], count: int) -> None:
 
 
 async def metrics(request: Request) -> Response:
+    # Only for scrapers (issue 12, finding 12): the numbers describe the service's
+    # audience and internals. Behind a trusted proxy the client is the forwarded address.
+    settings = request.app.state.services.settings
+    client = request.client.host if request.client else None
+    if not address_in(client, _networks(settings.metrics_allow)):
+        raise Problem(
+            403,
+            f"/metrics is served only to the networks in TICKER_METRICS_ALLOW, and "
+            f"{client!r} is not in them; scrape from there, or add the scraper's network.",
+        )
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@functools.cache
+def _networks(setting: str) -> tuple[Network, ...]:
+    return parse_networks(setting)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:

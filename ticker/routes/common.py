@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from ticker.config import Settings
 from ticker.fanout import Fanout
+from ticker.hosts import parse_public_url
 from ticker.model import Channel
 from ticker.problems import Problem
 from ticker.scheduler import Scheduler
@@ -69,6 +70,15 @@ async def read_json(request: Request) -> Any:
             "The body nests arrays or objects too deeply to read; items are flat objects.",
             title="Malformed JSON",
         ) from None
+
+
+def public_base(request: Request) -> str:
+    """The base of absolute links: TICKER_PUBLIC_URL, else this request's scheme and
+    Host (which ticker.hosts.HostCheck has checked against TICKER_ALLOWED_HOSTS)."""
+    configured = services(request).settings.public_url
+    if configured is not None:
+        return parse_public_url(configured)
+    return str(request.base_url).rstrip("/")
 
 
 def whole_number(raw: str, low: int, high: int) -> int | None:

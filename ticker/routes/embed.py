@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 from ticker.assets import WEB_DIR, templates
 from ticker.model import CHANNEL_ID, Channel, FieldError, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, services, whole_number
+from ticker.routes.common import PUBLIC_HEADERS, public_base, services, whole_number
 
 WIDGET_DIR = WEB_DIR / "widget"
 CSS_SLOT = "'/*@css*/'"  # where breaking-ticker.js takes its stylesheet
@@ -418,7 +418,7 @@ async def demo_page(request: Request) -> Response:
         return _missing(request, wanted)
     channel = channels.get(wanted or "main") or next(iter(channels.values()), None)
     options = parse_options(request.query_params)
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     context: dict[str, Any] = {
         "base": base,
         "channel": channel,

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from ticker.model import Channel, normalise_text, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, services
+from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base, services
 from ticker.store import dumps
 
 FEED_ITEMS = 100
@@ -45,7 +45,7 @@ async def feed(request: Request) -> Response:
     channel = await known_channel(request, name)
     snapshot = await services(request).store.snapshot(channel.id, FEED_ITEMS)
     items = snapshot.items
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     updated = max((parse_rfc3339(i["updated_at"]) for i in items), default=None)
     if kind == "json":
         body = _json_feed(channel, items, base).encode()

@@ -92,7 +92,7 @@ def test_a_lone_surrogate_is_refused_naming_its_field(
 # Finding 7: every parse failure a client can cause, as a table. Each row: method, path
 # (with {c} for the channel), raw body or None, and the status expected.
 DEEP = "[" * 8000 + "]" * 8000
-PARSE_FAILURES = {
+PARSE_FAILURES: dict[str, tuple[str, str, str | bytes | None, int]] = {
     "lone surrogate in text": ("POST", "/api/v1/channels/{c}/items", '{"text": "\\ud800"}', 422),
     "lone surrogate as a field name": ("POST", "/api/v1/channels/{c}/items", '{"\\udfff": 1}', 422),
     "lone surrogate in a correction": (

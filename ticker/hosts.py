@@ -17,6 +17,7 @@ probes and scrapers address a process by its IP.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ticker.config import Settings
 from ticker.problems import Problem
 
+log = logging.getLogger("ticker.hosts")
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 ANY_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _NAME = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -147,6 +150,15 @@ class HostCheck:
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.hosts = AllowedHosts.of(settings)
+        if self.hosts.names <= LOOPBACK_NAMES and settings.host not in ("127.0.0.1", "::1"):
+            # Listening beyond loopback yet answering only loopback names: say so at
+            # start, not only in the 400s that browsers will get.
+            log.warning(
+                "listening on %s but answering only the host names %s: set TICKER_PUBLIC_URL "
+                "(or TICKER_ALLOWED_HOSTS) to the name readers use",
+                settings.host,
+                ", ".join(sorted(self.hosts.names)),
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"] in ANY_HOST_PATHS:

@@ -38,7 +38,12 @@ async def read_json(request: Request) -> Any:
     """The request's JSON body: 413 past 16 KiB (checked while reading, so a lying or
     missing Content-Length cannot get more through), 400 when it is not JSON."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT:
+    if (
+        declared is not None
+        and declared.isascii()  # isdigit() is true for "²" too, which int() refuses
+        and declared.isdigit()
+        and int(declared) > BODY_LIMIT
+    ):
         raise _too_large()
     body = bytearray()
     async for chunk in request.stream():

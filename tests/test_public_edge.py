@@ -53,14 +53,18 @@ def test_by_default_a_forged_host_is_refused_and_never_repeated(
 ) -> None:
     api.post(f"/api/v1/channels/{channel}/items", json={"text": "خبر", "url": None})
     url = server.base + path.format(c=channel)
-    for host in (EVIL, f"{EVIL}:443", f"{EVIL}.", "localhost.evil.example", "[::2]"):
+    port = server.port
+    forged = [EVIL, f"{EVIL}:443", f"{EVIL}.", "localhost.evil.example", "[::2]", "[::1"]
+    # Hosts that start like an allowed one: a link built from them would point elsewhere.
+    forged += [f"localhost:{port}@{EVIL}", f"localhost/{EVIL}", f"localhost:{port}/x.{EVIL}"]
+    forged += ["localhost:port", f"127.0.0.1:{port}#{EVIL}", f"localhost {EVIL}"]
+    for host in forged:
         r = httpx.get(url, headers={"Host": host})
         assert r.status_code == 400, host
         assert r.headers["content-type"] == "application/problem+json"
         assert "TICKER_ALLOWED_HOSTS" in r.json()["detail"]
         assert EVIL not in r.text and "::2" not in r.text
     # The names of a local first look are served, with their own links.
-    port = server.port
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
         r = httpx.get(url, headers={"Host": host})
         assert r.status_code == 200, host

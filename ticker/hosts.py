@@ -31,6 +31,8 @@ log = logging.getLogger("ticker.hosts")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 ANY_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _NAME = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
+# A Host header: a name or a bracketed IPv6 literal, then perhaps a port; nothing else.
+_HOST_HEADER = re.compile(r"^(?P<name>[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?\Z")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -115,12 +117,12 @@ def address_in(address: str | None, networks: tuple[Network, ...]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
-def host_name(header: str) -> str:
-    """The name part of a Host header: no port, lower case, no trailing dot."""
-    header = header.strip().lower()
-    if header.startswith("["):  # an IPv6 literal keeps its brackets
-        return header.partition("]")[0] + "]"
-    return header.rpartition(":")[0].rstrip(".") if ":" in header else header.rstrip(".")
+def host_name(header: str) -> str | None:
+    """The name part of a Host header (no port, lower case, no trailing dot), or None when
+    the header is not a host name at all. Strict on purpose: Starlette builds links from
+    the header as it is, so `localhost:1@evil.example` must not pass for `localhost`."""
+    match = _HOST_HEADER.match(header.strip().lower())
+    return match.group("name").rstrip(".") if match else None
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,11 @@ class HostCheck:
             return
         header = next((v for k, v in scope["headers"] if k == b"host"), None)
         # No Host at all (HTTP/1.0): links fall back to the server's own address.
-        name = host_name(header.decode("latin-1")) if header is not None else None
-        if name is None or self.hosts.allow(name):
+        if header is None:
+            await self.app(scope, receive, send)
+            return
+        name = host_name(header.decode("latin-1"))
+        if name is not None and self.hosts.allow(name):
             await self.app(scope, receive, send)
             return
         # The name itself is not repeated: a forged one is reflected nowhere.

@@ -110,7 +110,7 @@ async def test_a_malformed_stream_request_gets_uvicorns_400(server: TickerServer
 
 async def test_an_unknown_channel_gets_the_apps_404(server: TickerServer) -> None:
     reader, writer = await open_raw(server)
-    writer.write(b"GET /api/v1/stream?channels=not-there HTTP/1.1\r\nHost: x\r\n\r\n")
+    writer.write(b"GET /api/v1/stream?channels=not-there HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     data = await read_until(reader, b"not-there")
     assert data.startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert b"application/problem+json" in data
@@ -127,7 +127,7 @@ async def test_a_very_long_head_is_still_served(server: TickerServer) -> None:
 
 async def test_other_first_requests_in_pieces_are_untouched(server: TickerServer) -> None:
     reader, writer = await open_raw(server)
-    for piece in (b"G", b"ET /api/v1/chan", b"nels HTTP/1.1\r\nHost: x\r\n\r\n"):
+    for piece in (b"G", b"ET /api/v1/chan", b"nels HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"):
         writer.write(piece)
         await writer.drain()
         await asyncio.sleep(0.05)

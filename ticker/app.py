@@ -18,6 +18,8 @@ from starlette.responses import Response
 from ticker import logs, metrics, openapi
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout
+from ticker.hosts import HostCheck
+from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
 from ticker.routes import api, desk, embed, feeds, ops, stream
 from ticker.routes.common import Services
@@ -75,7 +77,13 @@ def create_app(settings: Settings) -> Starlette:
             *openapi.routes,
         ],
         lifespan=lifespan,
-        middleware=[Middleware(logs.AccessLog)],
+        # Outermost first: every response is logged (a refused Host and a crash too) and
+        # carries nosniff; the Host is checked before any route runs.
+        middleware=[
+            Middleware(logs.AccessLog),
+            Middleware(NoSniff),
+            Middleware(HostCheck, settings=settings),
+        ],
         exception_handlers={
             Problem: _problem,
             NotReplicated: _not_replicated,

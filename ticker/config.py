@@ -137,6 +137,28 @@ class Settings:
     log_format: str = _setting(
         "text", "TICKER_LOG_FORMAT", "`text` for people, `json` for one JSON object per line."
     )
+    # The public edge (issue 12): which names the service answers to, the base of its
+    # absolute links, and who may read /metrics. Checked in `_validate_edge`.
+    public_url: str | None = _setting(
+        None,
+        "TICKER_PUBLIC_URL",
+        "The service's public base URL (`https://ticker.example`): every absolute link in "
+        "feeds and page snippets starts with it, never with the request's Host; its host is "
+        "always allowed. Unset: the request's Host, if allowed.",
+    )
+    allowed_hosts: str = _setting(
+        "localhost,127.0.0.1,[::1]",
+        "TICKER_ALLOWED_HOSTS",
+        "Host names the app answers (comma-separated; `*.example.com` for subdomains, `*` for "
+        "any); others get 400. Loopback only by default, so that no forged Host reaches a "
+        "link: set TICKER_PUBLIC_URL (or this) before serving other names.",
+    )
+    metrics_allow: str = _setting(
+        "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+        "TICKER_METRICS_ALLOW",
+        "Client networks that may read `/metrics` (comma-separated CIDRs, `*` for all, `none` "
+        "for nobody); others get 403. Default: loopback and private ranges, where scrapers live.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -167,6 +189,7 @@ class Settings:
             raise ConfigError("TICKER_LOG_FORMAT must be text or json.")
         if self.workers < 1:
             raise ConfigError("TICKER_WORKERS must be at least 1.")
+        _validate_edge(self)
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings (for worker processes)."""
@@ -176,6 +199,20 @@ class Settings:
             if value is not None:
                 out[f.metadata["setting"].env] = str(value)
         return out
+
+
+def _validate_edge(settings: Settings) -> None:
+    """The public-edge settings parse, or say which one is wrong and how."""
+    # Imported here: ticker.hosts reads Settings, and config must not depend on it.
+    from ticker.hosts import HostError, parse_hosts, parse_networks, parse_public_url
+
+    try:
+        if settings.public_url is not None:
+            parse_public_url(settings.public_url)
+        parse_hosts(settings.allowed_hosts)
+        parse_networks(settings.metrics_allow)
+    except HostError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def settings_table() -> list[tuple[str, str, str]]:

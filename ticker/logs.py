@@ -4,6 +4,13 @@ One line per HTTP request (`ticker.access`) and per editorial action
 (`ticker.editorial`: publish, correct, retract, expire), with structured fields
 passed as `extra={"fields": {...}}`. No secret is ever logged: tokens and
 passwords never reach a log call, and Authorization headers are not logged.
+
+Log lines cannot be forged: a request path is percent-decoded, so `%0A` would start a
+new line and `%1B` write a raw escape to an operator's terminal. Both formatters escape
+every control character (C0, DEL, C1), the line and paragraph separators and the bidi
+controls, whatever field they arrive in (issue 12, finding 8). In text lines they
+become `\\n`, `\\x1b`, `\\u202e` (and a backslash becomes `\\\\`, so the escaping is
+unambiguous); in JSON lines they are JSON escapes, so the decoded value is exact.
 """
 
 from __future__ import annotations
@@ -20,6 +27,51 @@ from ticker import metrics
 access = logging.getLogger("ticker.access")
 editorial = logging.getLogger("ticker.editorial")
 
+# The Bidi_Control characters: ALM, LRM, RLM, LRE-RLO (U+202A-202E), LRI-PDI (U+2066-2069).
+_BIDI = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+# Lone surrogates too: the log stream's UTF-8 could not write them at all.
+_UNSAFE = [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029, *_BIDI, *range(0xD800, 0xE000)]
+_NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+
+
+def _text_escape(cp: int) -> str:
+    if cp in _NAMED:
+        return _NAMED[cp]
+    return f"\\x{cp:02x}" if cp < 0x100 else f"\\u{cp:04x}"
+
+
+# For text lines: every unsafe character as a visible escape, and "\\" doubled.
+TEXT_ESCAPES = {cp: _text_escape(cp) for cp in _UNSAFE} | {ord("\\"): "\\\\"}
+# For JSON lines (json.dumps already escapes C0 and the backslash): the rest as JSON
+# escapes. They only ever occur inside JSON strings, so the line stays valid JSON.
+JSON_ESCAPES = {cp: f"\\u{cp:04x}" for cp in _UNSAFE if cp >= 0x7F}
+
+
+def escape(text: str) -> str:
+    """`text` with no character that could break or disguise a text log line."""
+    return text.translate(TEXT_ESCAPES)
+
+
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger: message`, the message escaped. A traceback keeps its lines, each
+    one marked `| `, so that no line of it can pass for a log line of its own."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return self._style.format(_escaped(record))
+
+    def formatException(self, ei: Any) -> str:
+        lines = super().formatException(ei).splitlines()
+        return "\n".join(f"| {escape(line)}" for line in lines)
+
+
+def _escaped(record: logging.LogRecord) -> logging.LogRecord:
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.message = escape(record.message)
+    return copy
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -32,7 +84,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, "fields", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return json.dumps(line, ensure_ascii=False, default=str).translate(JSON_ESCAPES)
 
 
 JsonFormatter.converter = time.gmtime
@@ -43,7 +95,7 @@ def configure(level: str, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -9,6 +9,7 @@ worker's process metrics). With one process the ordinary registry is used.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from pathlib import Path
@@ -27,6 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ticker import __version__, multiprocess_metrics
+from ticker.hosts import Network, address_in, parse_networks
+from ticker.problems import Problem
 
 M = TypeVar("M", Counter, Gauge)
 
@@ -96,11 +99,26 @@ def delivered(event_ids_ms: list[int], count: int) -> None:
 
 
 async def metrics(request: Request) -> Response:
+    # Only for scrapers: the numbers describe the service's audience and internals.
+    # Behind a trusted proxy the client is the forwarded address.
+    settings = request.app.state.services.settings
+    client = request.client.host if request.client else None
+    if not address_in(client, _networks(settings.metrics_allow)):
+        raise Problem(
+            403,
+            f"/metrics is served only to the networks in TICKER_METRICS_ALLOW, and "
+            f"{client!r} is not in them; scrape from there, or add the scraper's network.",
+        )
     if folder := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = multiprocess_metrics.registry(Path(folder))
     else:
         registry = REGISTRY
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@functools.cache
+def _networks(setting: str) -> tuple[Network, ...]:
+    return parse_networks(setting)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:

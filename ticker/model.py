@@ -22,12 +22,20 @@ TTL_MAX = 604_800
 REASON_MAX = 280
 PRIORITIES = ("urgent", "normal")
 EVENT_TYPES = ("publish", "update", "retract", "expire")
-CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}\Z")
+EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
 # Bidi override, embedding and isolate controls (API.md): U+202A–U+202E, U+2066–U+2069.
 _BIDI_CONTROLS = {cp for cp in range(0x202A, 0x202F)} | {cp for cp in range(0x2066, 0x206A)}
+# Unicode's 66 noncharacters: U+FDD0–U+FDEF and the last two code points of every plane
+# (U+FFFE, U+FFFF, U+1FFFE, …, U+10FFFF). XML 1.0 forbids U+FFFE and U+FFFF, so lxml
+# refuses them and a feed carrying one could not be written (issue 12, finding 6).
+NONCHARACTERS = frozenset(range(0xFDD0, 0xFDF0)) | frozenset(
+    plane + end for plane in range(0, 0x110000, 0x10000) for end in (0xFFFE, 0xFFFF)
+)
+# A lone UTF-16 surrogate: JSON's "\ud800" decodes to one, and no UTF-8 output can hold it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class FieldError(Exception):
@@ -64,25 +72,40 @@ def normalise_text(raw: str) -> str:
     """NFC, control and bidi-override characters removed, surrounding white space trimmed.
 
     Line breaks and tabs inside the text become single spaces: an item is one
-    line. Other control characters (category Cc) and the bidi controls are
-    dropped (TRAPS.md: sanitizers let them through, so we strip at intake).
+    line. Other control characters (category Cc: C0 and C1), the bidi controls,
+    noncharacters and lone surrogates are dropped (HTML sanitizers let the bidi
+    controls through, and XML cannot carry the others, so we strip at intake).
+    Every text that comes out of here can be written to JSON, HTML, Atom and RSS.
     """
-    text = unicodedata.normalize("NFC", raw)
+    text = unicodedata.normalize("NFC", _SURROGATE.sub("", raw))
     out = []
     for ch in text:
         cp = ord(ch)
         if ch in "\t\n\r\v\f\u2028\u2029\x85":
             out.append(" ")
-        elif cp in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc":
+        elif cp in _BIDI_CONTROLS or cp in NONCHARACTERS or unicodedata.category(ch) == "Cc":
             continue
         else:
             out.append(ch)
     return re.sub(r" {2,}", " ", "".join(out)).strip()
 
 
+def check_unicode(value: str, field: str) -> None:
+    """Refuse a lone surrogate: it means the client's text was broken before it was sent
+    (half of an emoji, say), and dropping it silently would publish something else."""
+    match = _SURROGATE.search(value)
+    if match is not None:
+        raise FieldError(
+            field,
+            f"contains U+{ord(match.group()):04X}, half of a UTF-16 surrogate pair without "
+            "its other half: send the text as valid Unicode",
+        )
+
+
 def check_text(value: Any, field: str = "text") -> str:
     if not isinstance(value, str):
         raise FieldError(field, "must be a string")
+    check_unicode(value, field)
     text = normalise_text(value)
     if not text:
         raise FieldError(field, "must not be empty (after removing spaces and control characters)")
@@ -102,6 +125,7 @@ def check_url(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise FieldError("url", "must be a string or null")
+    check_unicode(value, "url")
     url = value.strip()
     if url == "":
         return None
@@ -168,6 +192,7 @@ def check_reason(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise FieldError("reason", "must be a string or null")
+    check_unicode(value, "reason")
     reason = normalise_text(value)
     if len(reason) > REASON_MAX:
         raise FieldError("reason", f"must be at most {REASON_MAX} characters")
@@ -191,6 +216,11 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def shown_name(key: str) -> str:
+    """A client's field name fit to repeat in an error (a lone surrogate as U+FFFD)."""
+    return _SURROGATE.sub("\ufffd", key)
+
+
 @dataclass(frozen=True)
 class ItemInput:
     """A validated request to publish (all fields) or correct (only the given ones)."""
@@ -210,7 +240,7 @@ class ItemInput:
         allowed = {"text", "url", "priority", "ttl_seconds"}
         for key in body:
             if key not in allowed:
-                errors.append(FieldError(key, "is not a known field"))
+                errors.append(FieldError(shown_name(key), "is not a known field"))
         values: dict[str, Any] = {}
         checks = {
             "text": check_text,

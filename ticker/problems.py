@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -44,9 +45,18 @@ class Problem(Exception):
         return body
 
     def response(self) -> JSONResponse:
-        return JSONResponse(
+        return ProblemResponse(
             self.body(), status_code=self.status, headers=self.headers, media_type=MEDIA_TYPE
         )
+
+
+class ProblemResponse(JSONResponse):
+    """A problem that can always be written: a detail repeating a client's lone surrogate
+    (which UTF-8 cannot hold) carries it as the JSON escape `\\udXXX` instead of failing."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
 
 
 def invalid_fields(errors: list[FieldError]) -> Problem:

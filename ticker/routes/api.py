@@ -19,7 +19,13 @@ from ticker.model import (
     check_reason,
 )
 from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, read_json, services
+from ticker.routes.common import (
+    PUBLIC_HEADERS,
+    known_channel,
+    read_json,
+    services,
+    whole_number,
+)
 from ticker.store import NotFound, dumps
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -139,9 +145,10 @@ def _no_item(channel: str, item_id: str) -> Problem:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 20
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    limit = whole_number(raw, 1, 100)
+    if limit is None:
         raise invalid_fields([FieldError("limit", "must be a whole number from 1 to 100")])
-    return int(raw)
+    return limit
 
 
 def _etags(header: str) -> set[str]:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from ticker.config import Settings
 from ticker.fanout import Fanout
+from ticker.hosts import parse_public_url
 from ticker.model import Channel
 from ticker.problems import Problem
 from ticker.scheduler import Scheduler
@@ -37,7 +38,12 @@ async def read_json(request: Request) -> Any:
     """The request's JSON body: 413 past 16 KiB (checked while reading, so a lying or
     missing Content-Length cannot get more through), 400 when it is not JSON."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > BODY_LIMIT:
+    if (
+        declared is not None
+        and declared.isascii()  # isdigit() is true for "²" too, which int() refuses
+        and declared.isdigit()
+        and int(declared) > BODY_LIMIT
+    ):
         raise _too_large()
     body = bytearray()
     async for chunk in request.stream():
@@ -56,6 +62,38 @@ async def read_json(request: Request) -> Any:
             f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
             title="Malformed JSON",
         ) from None
+    except ValueError:
+        # Python refuses to convert integers of more than 4300 digits (CVE-2020-10735).
+        raise Problem(
+            400,
+            "The body has a number too long to read (over 4300 digits); no field takes one.",
+            title="Malformed JSON",
+        ) from None
+    except RecursionError:
+        raise Problem(
+            400,
+            "The body nests arrays or objects too deeply to read; items are flat objects.",
+            title="Malformed JSON",
+        ) from None
+
+
+def public_base(request: Request) -> str:
+    """The base of absolute links: TICKER_PUBLIC_URL, else this request's scheme and
+    Host (which ticker.hosts.HostCheck has checked against TICKER_ALLOWED_HOSTS)."""
+    configured = services(request).settings.public_url
+    if configured is not None:
+        return parse_public_url(configured)
+    return str(request.base_url).rstrip("/")
+
+
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """`raw` as an integer from `low` to `high` written in ASCII digits, else None.
+
+    `str.isdigit` is true for "²" and "١٠" too, and `int("²")` raises: only 0-9 here."""
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
 
 
 async def known_channel(request: Request, channel_id: str) -> Channel:

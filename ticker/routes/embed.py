@@ -27,7 +27,7 @@ from starlette.routing import BaseRoute, Route
 from ticker.assets import WEB_DIR, templates
 from ticker.model import CHANNEL_ID, Channel, FieldError, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, services
+from ticker.routes.common import PUBLIC_HEADERS, public_base, services, whole_number
 
 WIDGET_DIR = WEB_DIR / "widget"
 CSS_SLOT = "'/*@css*/'"  # where breaking-ticker.js takes its stylesheet
@@ -227,8 +227,8 @@ def parse_options(query: Mapping[str, str], **defaults: Any) -> Options:
         else:
             errors.append(FieldError(name, f"must be {' or '.join(allowed)}"))
     if (limit := query.get("limit")) is not None:
-        if limit.isdigit() and 1 <= int(limit) <= 100:
-            values["limit"] = int(limit)
+        if (number := whole_number(limit, 1, 100)) is not None:
+            values["limit"] = number
         else:
             errors.append(FieldError("limit", "must be a whole number from 1 to 100"))
     if (lang := query.get("lang")) is not None:
@@ -428,7 +428,7 @@ async def demo_page(request: Request) -> Response:
         return _missing(request, wanted)
     channel = channels.get(wanted or "main") or next(iter(channels.values()), None)
     options = parse_options(request.query_params)
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     context: dict[str, Any] = {
         "base": base,
         "channel": channel,

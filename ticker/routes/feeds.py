@@ -19,9 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker.model import Channel, parse_rfc3339
+from ticker.model import Channel, normalise_text, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, services
+from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base, services
 from ticker.store import dumps
 
 FEED_ITEMS = 100
@@ -45,7 +45,7 @@ async def feed(request: Request) -> Response:
     channel = await known_channel(request, name)
     snapshot = await services(request).store.snapshot(channel.id, FEED_ITEMS)
     items = snapshot.items
-    base = str(request.base_url).rstrip("/")
+    base = public_base(request)
     updated = max((parse_rfc3339(i["updated_at"]) for i in items), default=None)
     if kind == "json":
         body = _json_feed(channel, items, base).encode()
@@ -79,10 +79,13 @@ def _xml_feed(
     channel: Channel, items: list[dict[str, Any]], base: str, kind: str, updated: datetime | None
 ) -> bytes:
     page = f"{base}/embed/{channel.id}"
+    # Intake strips what XML cannot carry; this also covers items stored before it did,
+    # and channel titles set with the CLI: one bad character must not turn a feed into 500.
+    title = normalise_text(channel.title) or channel.id
     fg = FeedGenerator()
     fg.id(item_uuid(channel.id, "feed"))
-    fg.title(channel.title)
-    fg.subtitle(f"{channel.title}: live urgent items")  # RSS needs a description
+    fg.title(title)
+    fg.subtitle(f"{title}: live urgent items")  # RSS needs a description
     fg.link(href=page, rel="alternate")
     fg.link(href=f"{base}/feeds/{channel.id}.{kind}", rel="self")
     fg.language(channel.lang)
@@ -94,7 +97,8 @@ def _xml_feed(
     for item in reversed(items):
         # Atom says its titles are text; RSS readers treat them as HTML, so there the
         # text is HTML-escaped too, and "<b>" in an item shows as "<b>", never as markup.
-        text = item["text"] if kind == "atom" else html.escape(item["text"], quote=False)
+        plain = normalise_text(item["text"])
+        text = plain if kind == "atom" else html.escape(plain, quote=False)
         entry = fg.add_entry()
         entry.id(item_uuid(channel.id, item["id"]))
         entry.guid(item_uuid(channel.id, item["id"]), permalink=False)

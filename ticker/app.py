@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from ticker import logs, metrics, openapi
 from ticker.config import ConfigError, Settings
-from ticker.fanout import BLOCK_MS, Fanout
+from ticker.fanout import BLOCK_MS, Fanout, StartupError
 from ticker.problems import Problem, redis_unavailable
 from ticker.routes import api, desk, embed, feeds, ops, stream
 from ticker.routes.common import Services
@@ -48,6 +48,17 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.services = Services(settings, store, fanout, scheduler)
         fanout.start()
+        # Serve nothing before the stream has loaded (issue 11): uvicorn accepts no
+        # connection until the lifespan has started, so neither the fast path nor the
+        # app can answer a stream with "starting". Past the limit, exit with why.
+        try:
+            await fanout.wait_ready(settings.startup_timeout_seconds)
+        except StartupError as exc:
+            log.error("%s", exc)
+            await fanout.stop()
+            await fanout.store.redis.aclose()
+            await redis.aclose()
+            raise
         scheduler.start()
         # What exists now lives as long as the process: take it out of the cyclic
         # collector's sight, so that its full collections (which thousands of

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import redis.asyncio as aioredis
@@ -232,7 +232,10 @@ def start_servers(appendfsync: str, **ticker_env: Any) -> Setup:
     cli(redis_server.url, "channel", "add", CHANNEL)
     token = make_token(redis_server.url, "chaos")
     client = redis_server.client()
-    records = {key: client.hgetall(key) for key in (KEYS.tokens, KEYS.token_names)}
+    records = {
+        key: {str(k): str(v) for k, v in client.hgetall(key).items()}
+        for key in (KEYS.tokens, KEYS.token_names)
+    }
     client.close()
     ticker = TickerServer(redis_server.url, TICKER_EXPIRE_INTERVAL="0.5", **ticker_env).start()
     return Setup(redis_server, ticker, token, records)
@@ -250,14 +253,14 @@ async def restore_config(setup: Setup) -> None:
     async with aioredis.Redis.from_url(setup.redis.url, decode_responses=True) as r:
         await Store(r, KEYS.prefix).save_channel(Channel(CHANNEL, CHANNEL), actor="chaos")
         for key, record in setup.token_records.items():
-            await r.hset(key, mapping=record)
+            await r.hset(key, mapping=cast(Any, record))
 
 
 async def truth(setup: Setup) -> tuple[set[str], set[str]]:
     """(live item ids, every id in the log) as Redis has them now."""
     async with aioredis.Redis.from_url(setup.redis.url, decode_responses=True) as r:
-        items = set(await r.hkeys(KEYS.items(CHANNEL)))
-        log = {eid for eid, _ in await r.xrange(KEYS.log)}
+        items = {str(i) for i in await r.hkeys(KEYS.items(CHANNEL))}
+        log = {str(eid) for eid, _ in await r.xrange(KEYS.log) or []}
     return items, log
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 import redis.asyncio as aioredis
@@ -69,7 +70,8 @@ async def test_load_begins_an_epoch_once(store: Store) -> None:
     first = await store.load(10)
     assert first.epoch and first.since == first.head
     entry = await store.redis.xrange(store.keys.log, first.since, first.since)
-    assert entry[0][1]["type"] == "epoch" and first.epoch in entry[0][1]["data"]
+    fields = cast(list[tuple[str, dict[str, str]]], entry)[0][1]
+    assert fields["type"] == "epoch" and first.epoch in fields["data"]
     await publish(store, "a", "خبر")
     again = await store.load(10)
     assert (again.epoch, again.since) == (first.epoch, first.since)

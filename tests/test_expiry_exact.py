@@ -99,9 +99,10 @@ async def test_lateness_stays_under_the_interval(
         now = int(time.time() * 1000)
         due = {i: now + 700 + 350 * n for n, i in enumerate(ids)}
         await r.zadd(keys.expiry, {f"{channel}/{i}": ms for i, ms in due.items()})
-        late = {}
+        late: dict[str, int] = {}
         while len(late) < len(ids):
             event = await s.next_of("expire", timeout=10)
+            assert event.id is not None
             late[event.data["id"]] = int(event.id.split("-")[0]) - due[event.data["id"]]
     print("lateness (ms):", sorted(late.values()))
     assert min(late.values()) >= 0

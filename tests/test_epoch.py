@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from tests.support import RedisServer
 from ticker.config import Settings
-from ticker.fanout import Fanout, Subscriber
+from ticker.fanout import BLOCK_MS, Fanout, Subscriber
 from ticker.model import Channel, parse_event_id
 from ticker.sse import Frame
 from ticker.store import Store, dumps, open_store
@@ -190,3 +190,20 @@ async def test_a_long_replay_is_capped_then_reset(running: tuple[Fanout, Store])
     assert resuming is not None
     await resuming
     assert reads == [10] and only_b.events() == []
+
+
+async def test_a_loss_without_a_disconnect_is_found_when_quiet(
+    running: tuple[Fanout, Store],
+) -> None:
+    """A Redis emptied under a connected reader (FLUSHALL, a failover behind a proxy):
+    the next quiet read timeout checks the epoch, and everyone gets a reset."""
+    fanout, store = running
+    item = await publish(store, "a", "سيُمحى")
+    await until(lambda: fanout.head_id == item)
+    sub = Recorder(frozenset({"a"}))
+    fanout.subscribe(sub, None)
+    before = fanout.epoch
+    await store.redis.delete(*(await store.redis.keys(f"{store.keys.prefix}*")))
+    await until(lambda: fanout.epoch != before, seconds=BLOCK_MS / 1000 + 5)
+    resets = [i for e, i in sub.events() if e == "reset"]
+    assert len(resets) == 2 and fanout.items.get("a", {}) == {}

@@ -279,16 +279,7 @@ class Fanout:
                     await self._reload()
                     reload = False
                 else:
-                    # Reconnected: is the log still the one we read (issue 11)?
-                    check = await self.store.check_epoch(self.epoch, self.head_id)
-                    if check.changed:
-                        log.warning(
-                            "the log is in a new epoch (%s: %s since %s); reloading",
-                            check.verdict,
-                            check.epoch,
-                            check.since,
-                        )
-                        await self._reload()
+                    await self._check_epoch()  # reconnected: is the log still ours?
                 backoff = 0.1
                 self._following(True)
                 await self._follow()
@@ -315,6 +306,19 @@ class Fanout:
                 reload = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _check_epoch(self) -> None:
+        """Is the log still the one we read, in our epoch? If not, reload and reset
+        everyone (issue 11)."""
+        check = await self.store.check_epoch(self.epoch, self.head_id)
+        if check.changed:
+            log.warning(
+                "the log is in a new epoch (%s: %s since %s); reloading",
+                check.verdict,
+                check.epoch,
+                check.since,
+            )
+            await self._reload()
 
     def _following(self, following: bool) -> None:
         self.following = following
@@ -344,6 +348,11 @@ class Fanout:
         while True:
             response = await (self._reading or self._read_ahead())
             self._reading = None
+            if response is None:
+                # Quiet for BLOCK_MS: look again, for a loss that came without a
+                # disconnect (a flushed Redis, a failover behind a proxy).
+                await self._check_epoch()
+                continue
             await self.apply(_entries(response))
             if self._stale_epoch:
                 raise EpochChanged

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 
@@ -86,13 +86,12 @@ async def test_sigkill_with_appendfsync_everysec(everysec: Setup) -> None:
     assert_nothing_lost(await run_scenario(everysec, sigkill_and_restart))
 
 
-async def test_os_crash_loses_the_last_second(everysec: Setup) -> None:
-    """The append-only file cut back by ~1 s of writes, as an OS crash would leave it
-    under everysec; the publisher's next write lands as soon as Redis answers."""
-    watch = AofWatch(everysec.redis)
-    watch.start()
+def os_crash(watch: AofWatch) -> Callable[[Setup], Awaitable[float]]:
+    """SIGKILL, then the append-only file cut back by ~1 s of writes, as an OS crash
+    would leave it under everysec; the publisher's next write lands as soon as Redis
+    answers (the race that hid the loss before)."""
 
-    async def os_crash(setup: Setup) -> float:
+    async def crash(setup: Setup) -> float:
         await asyncio.sleep(1.2)  # a second of history to cut back into
         setup.redis.kill()
         await watch.stop()
@@ -100,7 +99,24 @@ async def test_os_crash_loses_the_last_second(everysec: Setup) -> None:
         await asyncio.to_thread(setup.redis.start)
         return time.monotonic()
 
-    assert_loss_is_told(await run_scenario(everysec, os_crash, before=2.0))
+    return crash
+
+
+async def test_os_crash_loses_the_last_second(everysec: Setup) -> None:
+    watch = AofWatch(everysec.redis)
+    watch.start()
+    assert_loss_is_told(await run_scenario(everysec, os_crash(watch), before=2.0))
+
+
+async def test_os_crash_on_the_asgi_path() -> None:
+    """The same through Starlette and sse-starlette (TICKER_STREAM_FAST_PATH=false)."""
+    setup = start_servers("everysec", TICKER_STREAM_FAST_PATH="false")
+    try:
+        watch = AofWatch(setup.redis)
+        watch.start()
+        assert_loss_is_told(await run_scenario(setup, os_crash(watch), before=2.0))
+    finally:
+        stop_servers(setup)
 
 
 async def restart_empty(setup: Setup) -> float:

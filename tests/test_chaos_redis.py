@@ -13,6 +13,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 
+import httpx
 import pytest
 
 from tests.chaos_support import (
@@ -106,6 +107,10 @@ async def test_os_crash_loses_the_last_second(everysec: Setup) -> None:
     watch = AofWatch(everysec.redis)
     watch.start()
     assert_loss_is_told(await run_scenario(everysec, os_crash(watch), before=2.0))
+    # The process found its last entry gone: one new epoch, told to operators too.
+    async with httpx.AsyncClient() as client:
+        metrics = (await client.get(f"{everysec.ticker.base}/metrics")).text
+    assert 'ticker_stream_reloads_total{reason="behind"} 1.0' in metrics
 
 
 async def test_os_crash_on_the_asgi_path() -> None:

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -52,6 +52,14 @@ redis_up = Gauge(
     "1 while this process's stream reader is connected to Redis (and /healthz/redis "
     "answers), 0 while it is not; streams are still served from memory meanwhile.",
     multiprocess_mode="livemin",
+)
+
+reloads = Counter(
+    "ticker_stream_reloads_total",
+    "Reloads of the stream state that reset every subscriber, by reason: `behind` and "
+    "`missing` (this process found that Redis lost data and began a new epoch), "
+    "`changed` and `epoch-entry` (another process did), `error` (a failure here).",
+    ["reason"],
 )
 
 
@@ -273,10 +281,11 @@ class Fanout:
     async def _run(self) -> None:
         backoff = 0.1
         reload = True  # the first load, or a resync after a failure
+        reason = ""
         while True:
             try:
                 if reload:
-                    await self._reload()
+                    await self._reload(reason)
                     reload = False
                 else:
                     await self._check_epoch()  # reconnected: is the log still ours?
@@ -288,7 +297,7 @@ class Fanout:
             except EpochChanged:
                 self._forget_read()
                 log.warning("another process began a new epoch of the log; reloading")
-                reload = True
+                reload, reason = True, "epoch-entry"
             except (RedisError, OSError) as exc:
                 self._forget_read()
                 self._following(False)
@@ -303,7 +312,7 @@ class Fanout:
                 self._forget_read()
                 self._following(False)
                 log.exception("stream reader failed; resyncing in %.1f s", backoff)
-                reload = True
+                reload, reason = True, "error"
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF)
 
@@ -318,13 +327,13 @@ class Fanout:
                 check.epoch,
                 check.since,
             )
-            await self._reload()
+            await self._reload(check.verdict)
 
     def _following(self, following: bool) -> None:
         self.following = following
         redis_up.set(1 if following else 0)
 
-    async def _reload(self) -> None:
+    async def _reload(self, reason: str) -> None:
         """Load the state from Redis; after the first load, send everyone a `reset`."""
         self._load(await self.store.load(self.ring_size + 1))
         if not self.ready.is_set():
@@ -337,11 +346,13 @@ class Fanout:
             )
             return
         log.warning(
-            "reloaded the stream state at %s (epoch %s): a reset to %d subscribers",
+            "reloaded the stream state at %s (epoch %s, %s): a reset to %d subscribers",
             self.head_id,
             self.epoch,
+            reason,
             self._count,
         )
+        metrics.child(reloads, reason).inc()
         self._reset_everyone()
 
     async def _follow(self) -> None:

@@ -4,8 +4,10 @@ stream state is loaded, and gives up with a clear error when Redis never answers
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -30,6 +32,29 @@ def test_no_redis_exits_with_a_clear_error() -> None:
     assert result.returncode != 0
     assert "The stream could not load its state from Redis within 1.5 s" in result.stderr
     assert "Check that Redis is running and that REDIS_URL points to it" in result.stderr
+
+
+def test_a_signal_ends_the_wait_at_once() -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "--factory", "ticker.app:create_app_from_env"),
+            *("--port", str(free_port())),
+        ],
+        env={**os.environ, "REDIS_URL": dead, "TICKER_STARTUP_TIMEOUT": "60"},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the reader is trying: the lifespan is waiting
+        if "stream reader lost Redis" in line:
+            break
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    rest = proc.communicate(timeout=30)[1]
+    assert time.monotonic() - started < 5
+    assert proc.returncode != 0
+    assert "Stopped by a signal before the stream had loaded its state from Redis" in rest
 
 
 def test_ready_reports_the_stream_and_redis_apart(server: TickerServer) -> None:

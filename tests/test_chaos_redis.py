@@ -83,8 +83,16 @@ async def test_sigkill_with_appendfsync_always(always: Setup) -> None:
 
 
 async def test_sigkill_with_appendfsync_everysec(everysec: Setup) -> None:
-    # A killed process loses nothing it has written: the kernel still has it.
-    assert_nothing_lost(await run_scenario(everysec, sigkill_and_restart))
+    """Usually nothing is lost: a killed Redis loses nothing it had written, the kernel
+    still has it. But under everysec, while a background fsync is slow (a busy disk),
+    Redis postpones its writes for up to 2 s and answers meanwhile: a SIGKILL then loses
+    the last acknowledged items (seen here: 1 of 69). That is a loss like any other, and
+    must be told like one."""
+    counts = await run_scenario(everysec, sigkill_and_restart)
+    if counts.lost == 0:
+        assert_nothing_lost(counts)
+    else:
+        assert_loss_is_told(counts)
 
 
 def os_crash(watch: AofWatch) -> Callable[[Setup], Awaitable[float]]:

@@ -38,6 +38,12 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def decoded(value: bytes | str) -> str:
+    # The store's clients decode replies (decode_responses=True); redis-py's types
+    # cannot say so, and a client made without it would hand back bytes.
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def with_id(item_id: str, raw: str) -> dict[str, Any]:
     """The public Item from its stored JSON (stored without its id, which is the hash field)."""
     return {"id": item_id, **json.loads(raw)}
@@ -230,7 +236,8 @@ class Store:
         return Snapshot(channel, last or "0-0", items[:limit])
 
     async def get_item_raw(self, channel: str, item_id: str) -> str | None:
-        return await self.redis.hget(self.keys.items(channel), item_id)
+        raw = await self.redis.hget(self.keys.items(channel), item_id)
+        return None if raw is None else decoded(raw)
 
     async def publish(
         self,

@@ -475,6 +475,14 @@ class Store:
         raw = await self.redis.hgetall(self.keys.users)
         return sorted((_user(json.loads(v)) for v in raw.values()), key=lambda u: u.name)
 
+    # Start-up
+
+    async def claim_bootstrap(self, holder: str, seconds: int = 60) -> bool:
+        """Take `{p}bootstrap` for `seconds` unless another process holds it (SET NX EX).
+        Of several processes starting together on an empty Redis, only the one that gets
+        True creates the first channel and admin, so there is one admin, printed once."""
+        return bool(await self.redis.set(self.keys.bootstrap, holder, nx=True, ex=seconds))
+
 
 def _user(data: dict[str, Any]) -> UserRecord:
     return UserRecord(

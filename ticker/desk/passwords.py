@@ -12,16 +12,27 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+from ticker.desk.i18n import N_
+
 __all__ = ["MIN_LENGTH", "WeakPassword", "check_new_password"]
 
 MIN_LENGTH = 12
 
 # Why a password was refused: (desk message key, sentence for the command line).
 REASONS = {
-    "blank": ("password.rule_blank", "a password cannot be only spaces"),
-    "short": ("password.rule_short", f"a password must have at least {MIN_LENGTH} characters"),
+    "blank": (
+        N_("A password cannot be only spaces. Choose one of at least 12 characters."),
+        "a password cannot be only spaces",
+    ),
+    "short": (
+        N_("The password must be at least 12 characters. A short sentence you remember will do."),
+        f"a password must have at least {MIN_LENGTH} characters",
+    ),
     "common": (
-        "password.rule_common",
+        N_(
+            "This is one of the 1,000 most common passwords (or one repeated), "
+            "which attackers try first. Choose another."
+        ),
         "this password is one of the 1,000 most common ones (or one repeated): "
         "attackers try those first; choose another",
     ),

@@ -44,19 +44,22 @@ def _template() -> Catalog:
         return read_po(pot)
 
 
-def _extracted() -> set[str | tuple[str, ...]]:
+Key = tuple[str | None, str | tuple[str, ...]]  # (context, message)
+
+
+def _extracted() -> set[Key]:
     """What `pybabel extract -F babel.cfg` finds in the code and templates today."""
     keywords = {**DEFAULT_KEYWORDS, **EXTRA_KEYWORDS}
-    found: set[str | tuple[str, ...]] = set()
+    found: set[Key] = set()
     for folder, method in (("ticker/desk", "python"), ("web/templates/desk", "jinja2")):
         pattern = "**.py" if method == "python" else "**.html"
-        for _, _, message, _, _ in extract_from_dir(
+        for _, _, message, _, context in extract_from_dir(
             ROOT / folder,
             method_map=[(pattern, method)],
             options_map={pattern: {"extensions": "jinja2.ext.i18n"}},
             keywords=keywords,
         ):
-            found.add(message)
+            found.add((context, message))
     return found
 
 
@@ -66,8 +69,8 @@ def _texts(value: object) -> tuple[str, ...]:
     return tuple(str(form or "") for form in forms)
 
 
-def _ids(catalogue: Catalog) -> set[str | tuple[str, ...]]:
-    return {m.id if isinstance(m.id, str) else _texts(m.id) for m in catalogue if m.id}
+def _ids(catalogue: Catalog) -> set[Key]:
+    return {(m.context, m.id if isinstance(m.id, str) else _texts(m.id)) for m in catalogue if m.id}
 
 
 def test_the_template_catalogue_is_what_the_code_uses() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from gettext import NullTranslations
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -53,23 +53,32 @@ class Plural(NamedTuple):
     plural: str
 
 
-Message = str | Plural
+class Contextual(NamedTuple):
+    """A message whose English is also another's (a badge and an audit action both
+    "corrected"), told apart by its context, as pgettext does."""
 
-# What `pybabel extract` looks for, beside its defaults (`_`, `gettext`, `ngettext`,
-# `N_`...): `t(...)` in Python and `Plural(singular, plural)`. babel.cfg says where.
-EXTRA_KEYWORDS = {"t": None, "Plural": (1, 2)}
+    context: str
+    message: str
+
+
+Message = str | Plural | Contextual
+
+# What `pybabel extract` looks for beside its defaults (`_`, `gettext`, `ngettext`,
+# `pgettext`, `N_`...): `t(...)`, `Plural(singular, plural)` and `Contextual(context,
+# message)`; babel.cfg says where.
+EXTRA_KEYWORDS: dict[str, Any] = {"t": None, "Plural": (1, 2), "Contextual": ((1, "c"), 2)}
 
 # Values stored as data (roles, audit actions, field names) and their labels.
-LABELS: dict[str, dict[str, str]] = {
+LABELS: dict[str, dict[str, Message]] = {
     "role": {"editor": N_("editor"), "admin": N_("admin")},
     "action": {
-        "publish": N_("published"),
-        "update": N_("corrected"),
-        "retract": N_("retracted"),
-        "expire": N_("expired"),
-        "channel": N_("channel"),
-        "user": N_("user"),
-        "token": N_("token"),
+        "publish": Contextual("audit action", "published"),
+        "update": Contextual("audit action", "corrected"),
+        "retract": Contextual("audit action", "retracted"),
+        "expire": Contextual("audit action", "expired"),
+        "channel": Contextual("audit action", "channel"),
+        "user": Contextual("audit action", "user"),
+        "token": Contextual("audit action", "token"),
     },
     "item_field": {
         "text": N_("text"),
@@ -106,7 +115,7 @@ JS_MESSAGES: dict[str, Message] = {
         "Your session has ended; nothing was published. Your text is kept in this "
         "browser: log in again and it will be back."
     ),
-    "js.login": N_("Log in"),
+    "js.login": Contextual("link", "Log in"),
     "js.forbidden": N_("You are not allowed to do that on this channel."),
     "js.csrf": N_("This page is out of date. Reload it (your text is kept), then try again."),
     "js.gone": N_("This item is no longer live."),
@@ -208,6 +217,9 @@ class Translator:
             num = params.pop("num")
             assert isinstance(num, int), "a plural message needs an integer `num`"
             return self.ngettext(*message, num, **params)
+        if isinstance(message, Contextual):
+            text = self.translations.pgettext(*message)
+            return text % params if params else text
         return self(message, **params)
 
     def lifetime(self, hours: int) -> str:
@@ -229,6 +241,8 @@ class Translator:
                     category: _for_script(self.translations.ngettext(*message, n))
                     for category, n in plural_samples(self.lang).items()
                 }
+            elif isinstance(message, Contextual):
+                out[key] = _for_script(self.translations.pgettext(*message))
             else:
                 out[key] = _for_script(self.translations.gettext(message))
         return out

@@ -20,7 +20,7 @@ from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from ticker.assets import TEMPLATES_DIR
-from ticker.desk.i18n import LABELS, LANG_NAMES, LANGS, Message, Translator
+from ticker.desk.i18n import LABELS, LANG_NAMES, LANGS, Contextual, Message, Plural, Translator
 
 
 def _environment() -> jinja2.Environment:
@@ -54,11 +54,17 @@ def i18n_context(t: Translator) -> dict[str, Any]:
         return text % {"num": num, **params}
 
     @jinja2.pass_context
+    def pgettext(context: Context, message_context: str, message: str, **params: Any) -> str:
+        return _escaped(context, t.translations.pgettext(message_context, message)) % params
+
+    @jinja2.pass_context
     def say(context: Context, message: Message, params: dict[str, Any] | None = None) -> str:
         """A message kept as data, such as a field's error, with its parameters."""
         params = dict(params or {})
-        if isinstance(message, tuple):
+        if isinstance(message, Plural):
             return ngettext(context, *message, **params)
+        if isinstance(message, Contextual):
+            return pgettext(context, *message, **params)
         return gettext(context, message, **params)
 
     return {
@@ -66,6 +72,7 @@ def i18n_context(t: Translator) -> dict[str, Any]:
         "_": gettext,
         "gettext": gettext,
         "ngettext": ngettext,
+        "pgettext": pgettext,
         "say": say,
         "lifetime_label": t.lifetime,
         "labels": LABELS,

@@ -133,7 +133,7 @@ JS_MESSAGES: dict[str, Message] = {
     "live.correct": N_("Correct"),
     "live.retract": N_("Retract"),
     "live.ended": N_("Recently ended (%(n)s)"),
-    "live.reason": N_("Reason"),
+    "live.reason": N_("Reason:"),
     "live.published_at": N_("published %(time)s"),
     "live.retracted_at": N_("retracted %(time)s"),
     "live.expired_at": N_("expired %(time)s"),

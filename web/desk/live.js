@@ -134,7 +134,7 @@ export function initLive(section, channels) {
     if (e.published) meta.push(' ', el('span', { class: 'when published', text: t('live.published_at', { time: at(e.published) }) }));
     meta.push(' ', el('span', { class: 'when ended-at', text: ended }));
     if (e.kind === 'retract' && e.reason) {
-      meta.push(' ', el('span', { class: 'why' }, `${t('live.reason')}: `, el('bdi', { text: e.reason })));
+      meta.push(' ', el('span', { class: 'why' }, `${t('live.reason')} `, el('bdi', { text: e.reason })));
     }
     return el('li', { class: `item ended-item ${e.kind}`, 'data-id': e.id, 'data-channel': e.channel },
       el('p', { class: 'item-line', dir: c.dir, lang: c.lang }, el('bdi', { class: 'item-text', text: e.text })),

@@ -79,7 +79,7 @@ async def allowed_channels(store: Store, session: Session) -> list[Channel]:
 
 
 def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[Message, dict[str, Any]]]:
-    """Model errors as desk messages: (key, parameters) per form field."""
+    """Model errors as desk messages: (message, parameters) per form field."""
     out: dict[str, tuple[Message, dict[str, Any]]] = {}
     for e in errors:
         if e.field == "text":

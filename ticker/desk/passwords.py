@@ -18,7 +18,7 @@ __all__ = ["MIN_LENGTH", "WeakPassword", "check_new_password"]
 
 MIN_LENGTH = 12
 
-# Why a password was refused: (desk message key, sentence for the command line).
+# Why a password was refused: (the desk's message, the sentence for the command line).
 REASONS = {
     "blank": (
         N_("A password cannot be only spaces. Choose one of at least 12 characters."),
@@ -44,7 +44,7 @@ class WeakPassword(ValueError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self.message_key, sentence = REASONS[reason]
+        self.desk_message, sentence = REASONS[reason]
         super().__init__(sentence)
 
 
@@ -80,9 +80,9 @@ def check_new_password(password: str) -> None:
 
 
 def password_error(password: str) -> str | None:
-    """The desk's message key saying which part of the rule `password` breaks, or None."""
+    """The desk's message saying which part of the rule `password` breaks, or None."""
     try:
         check_new_password(password)
     except WeakPassword as exc:
-        return exc.message_key
+        return exc.desk_message
     return None

@@ -68,7 +68,6 @@ def i18n_context(t: Translator) -> dict[str, Any]:
         return gettext(context, message, **params)
 
     return {
-        "t": t,
         "_": gettext,
         "gettext": gettext,
         "ngettext": ngettext,

@@ -391,3 +391,21 @@ def _check_page(page: Page, lang: str, direction: str, heading: str) -> None:
     # Nothing wider than the screen (the French is longer than the English).
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{page.url}: {overflow}px wider than the window"
+
+
+def test_french_from_the_browser_and_from_the_switch(
+    browser: Browser, server: TickerServer
+) -> None:
+    ctx = browser.new_context(viewport=DESKTOP, locale="fr-LB")  # Accept-Language: fr-LB
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server.base}/desk/login")
+        _check_page(page, "fr", "ltr", "Connexion")
+        page.click("a.lang-switch[hreflang=ar]")
+        _check_page(page, "ar", "rtl", "تسجيل الدخول")
+        page.goto(f"{server.base}/desk/login")  # the choice outweighs the browser's
+        _check_page(page, "ar", "rtl", "تسجيل الدخول")
+        page.click("a.lang-switch[hreflang=fr]")
+        _check_page(page, "fr", "ltr", "Connexion")
+    finally:
+        ctx.close()

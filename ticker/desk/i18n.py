@@ -234,18 +234,25 @@ class Translator:
         return DIRECTION[self.lang]
 
     def js_strings(self) -> dict[str, str | dict[str, str]]:
-        out: dict[str, str | dict[str, str]] = {}
-        for key, message in JS_MESSAGES.items():
-            if isinstance(message, Plural):
-                out[key] = {
-                    category: _for_script(self.translations.ngettext(*message, n))
-                    for category, n in plural_samples(self.lang).items()
-                }
-            elif isinstance(message, Contextual):
-                out[key] = _for_script(self.translations.pgettext(*message))
-            else:
-                out[key] = _for_script(self.translations.gettext(message))
-        return out
+        return _js_strings(self.lang)
+
+
+@functools.cache
+def _js_strings(lang: str) -> dict[str, str | dict[str, str]]:
+    """Every page of a language carries the same block: made once per process."""
+    translations = catalogue(lang)
+    out: dict[str, str | dict[str, str]] = {}
+    for key, message in JS_MESSAGES.items():
+        if isinstance(message, Plural):
+            out[key] = {
+                category: _for_script(translations.ngettext(*message, n))
+                for category, n in plural_samples(lang).items()
+            }
+        elif isinstance(message, Contextual):
+            out[key] = _for_script(translations.pgettext(*message))
+        else:
+            out[key] = _for_script(translations.gettext(message))
+    return out
 
 
 def _for_script(text: str) -> str:

@@ -246,7 +246,7 @@ def test_english_and_keyboard(
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline not in ("", "none")
         # Switch to Arabic.
-        page.click("a.lang-switch")
+        page.click("a.lang-switch[hreflang=ar]")
         expect(html).to_have_attribute("lang", "ar")
         expect(html).to_have_attribute("dir", "rtl")
         assert console.errors == []

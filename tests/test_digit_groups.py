@@ -179,15 +179,25 @@ def test_without_the_isolates_the_groups_reverse(
     assert glyphs != sorted(glyphs)
 
 
+@pytest.mark.parametrize("script", [False, True], ids=["no-js", "js"])
 @pytest.mark.parametrize("path", ["embed", "live"])
 def test_on_the_server_rendered_pages(
-    browser: Browser, server: TickerServer, filled: str, path: str
+    browser: Browser, server: TickerServer, filled: str, path: str, script: bool
 ) -> None:
-    # Without JavaScript: what the server wrote is what is drawn.
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    # Without JavaScript what the server wrote is drawn; with it, the widget's rendering
+    # (the shadow root on /embed, the page's list redrawn by live.js on /live).
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=script)
     try:
         page: Page = ctx.new_page()
         page.goto(f"{server.base}/{path}/{filled}" + ("?limit=50" if path == "embed" else ""))
-        assert_left_to_right(page.evaluate(GLYPHS_JS, "document"), all_groups())
+        where = "document"
+        if script:
+            page.wait_for_function("() => customElements.get('breaking-ticker')")
+            if path == "embed":
+                where = "shadow"
+                page.wait_for_function(
+                    "() => document.querySelector('breaking-ticker').shadowRoot.querySelector('li')"
+                )
+        assert_left_to_right(page.evaluate(GLYPHS_JS, where), all_groups())
     finally:
         ctx.close()

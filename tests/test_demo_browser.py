@@ -110,7 +110,8 @@ def test_hint_box_and_punctuation(
 ) -> None:
     page = open_page(context, f"{server.base}/demo?channel={channel}", [])  # empty channel
     overflow = page.evaluate(
-        "() => [...document.querySelectorAll('.note pre')].map((p) => p.scrollWidth - p.clientWidth)"
+        "() => [...document.querySelectorAll('.note pre')]"
+        ".map((p) => p.scrollWidth - p.clientWidth)"
     )
     assert overflow and all(o <= 0 for o in overflow), f"the hint box cuts its command: {overflow}"
     page.screenshot(path=artifacts / "demo-empty-1280.png", full_page=True)
@@ -162,8 +163,8 @@ def test_phone_layout(browser: Browser, server: TickerServer, filled: str, artif
             """() => {
               const nav = document.querySelector('.masthead nav');
               const s = getComputedStyle(nav);
-              return { more: nav.scrollWidth - nav.clientWidth, mask: s.maskImage || s.webkitMaskImage,
-                       bar: s.scrollbarWidth };
+              const mask = s.maskImage || s.webkitMaskImage;
+              return { more: nav.scrollWidth - nav.clientWidth, mask, bar: s.scrollbarWidth };
             }"""
         )
         assert nav["more"] > 0 and nav["mask"] != "none" and nav["bar"] != "none", nav

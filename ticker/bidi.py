@@ -6,7 +6,7 @@ stripped of bidi controls at intake (a hostile item could otherwise reorder the 
 the renderers isolate these groups themselves: the widget, /embed, /live and the feeds
 wrap each match of DIGIT_GROUP in a left-to-right isolate (`<bdi dir="ltr">`).
 
-The widget uses the same pattern: the server writes DIGIT_GROUP.pattern into
+The widget uses the same patterns: the server writes DIGIT_GROUP and AFTER_LATIN into
 breaking-ticker.js when it builds it, so there is one rule, in one place.
 """
 
@@ -31,13 +31,23 @@ TAIL = f"%\u066a{CURRENCY}"
 
 # Written in the syntax Python's `re` and JavaScript's RegExp (with the `u` flag) share.
 DIGIT_GROUP = re.compile(f"[{LEAD}]?[{DIGITS}]+(?:[{JOINERS}]+[{DIGITS}]+)*[{TAIL}]?")
+# Text ending in a Latin word, with no right-to-left letter after it. A group that follows
+# one is left alone: the bidi algorithm already runs it on with that word («Europa-2»,
+# «S&P 500») and, isolated, it would be a neutral that the paragraph's direction pulls
+# to the other side of the word.
+LATIN = "A-Za-z\u00c0-\u024f"
+RTL_LETTERS = "\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc"
+AFTER_LATIN = re.compile(f"[{LATIN}][^{LATIN}{RTL_LETTERS}]*$")
 
 
 def split(text: str) -> list[tuple[str, bool]]:
-    """`text` in pieces, each with whether it is a digit group; joined, they are `text`."""
+    """`text` in pieces, each with whether it is a digit group to isolate; joined, they
+    are `text`."""
     pieces: list[tuple[str, bool]] = []
     at = 0
     for match in DIGIT_GROUP.finditer(text):
+        if AFTER_LATIN.search(text, 0, match.start()):
+            continue
         if match.start() > at:
             pieces.append((text[at : match.start()], False))
         pieces.append((match.group(), True))

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ticker.assets import WEB_DIR, templates
-from ticker.bidi import DIGIT_GROUP, isolate_digits
+from ticker.bidi import AFTER_LATIN, DIGIT_GROUP, isolate_digits
 from ticker.model import CHANNEL_ID, Channel, FieldError, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, public_base, services, whole_number
@@ -33,6 +33,7 @@ from ticker.routes.common import PUBLIC_HEADERS, public_base, services, whole_nu
 WIDGET_DIR = WEB_DIR / "widget"
 CSS_SLOT = "'/*@css*/'"  # where breaking-ticker.js takes its stylesheet
 DIGITS_SLOT = "'/*@digits*/'"  # where it takes the digit-group rule (ticker/bidi.py)
+LATIN_SLOT = "'/*@after-latin*/'"  # and the groups it leaves alone
 SHORT_CACHE = "public, max-age=300"
 IMMUTABLE = "public, max-age=31536000, immutable"
 ASSET_HEADERS = {
@@ -128,6 +129,9 @@ def build_widget() -> Asset:
     if DIGITS_SLOT not in source:
         raise RuntimeError(f"web/widget/breaking-ticker.js lost its digit-group slot {DIGITS_SLOT}")
     source = source.replace(DIGITS_SLOT, json.dumps(DIGIT_GROUP.pattern), 1)
+    if LATIN_SLOT not in source:
+        raise RuntimeError(f"web/widget/breaking-ticker.js lost its slot {LATIN_SLOT}")
+    source = source.replace(LATIN_SLOT, json.dumps(AFTER_LATIN.pattern), 1)
     script = rjsmin.jsmin(source, keep_bang_comments=True)
     return Asset.of(script.encode(), "text/javascript; charset=utf-8")
 

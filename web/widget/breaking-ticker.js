@@ -218,11 +218,14 @@
   // Digit groups (phone numbers, scores, times, amounts) read left to right even inside a
   // right-to-left sentence. The server writes its own rule in here (ticker/bidi.py).
   const DIGIT_GROUP = new RegExp('/*@digits*/', 'gu');
-  // `text` in pieces, each with whether it is a digit group; joined, they are `text`.
+  // A group right after a Latin word already runs on with it («Europa-2»): left alone.
+  const AFTER_LATIN = new RegExp('/*@after-latin*/', 'u');
+  // `text` in pieces, each with whether it is a digit group to isolate; joined, they are `text`.
   const split = (text) => {
     const pieces = [];
     let at = 0;
     for (const match of text.matchAll(DIGIT_GROUP)) {
+      if (AFTER_LATIN.test(text.slice(0, match.index))) continue;
       if (match.index > at) pieces.push([text.slice(at, match.index), false]);
       pieces.push([match[0], true]);
       at = match.index + match[0].length;

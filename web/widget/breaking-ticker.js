@@ -292,7 +292,12 @@
       };
       this.view.addEventListener('pointerenter', pause('hover', true));
       this.view.addEventListener('pointerleave', pause('hover', false));
-      this.view.addEventListener('focusin', pause('focus', true));
+      this.view.addEventListener('focusin', (e) => {
+        pause('focus', true)();
+        // The strip has stopped moving and is back where it scrolls by hand: show the
+        // focused link there (the browser scrolled to where the animation had it).
+        e.target.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
+      });
       this.view.addEventListener('focusout', (e) => {
         if (!this.view.contains(e.relatedTarget)) pause('focus', false)();
       });

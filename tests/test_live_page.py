@@ -252,3 +252,45 @@ def test_an_unknown_channel_in_chromium(context: BrowserContext, server: TickerS
     response = page.goto(f"{server.base}/live/no-such-channel")
     assert response is not None and response.status == 404
     assert_accessible(page, "the /live 404 page")
+
+
+def test_an_empty_channel_and_the_time_to_answer(
+    server: TickerServer, api: httpx.Client, channel: str
+) -> None:
+    url = f"{server.base}/live/{channel}"
+    html = httpx.get(url).text
+    assert ids_in(html) == [] and '<p class="empty" id="empty">' in html
+    blog = blog_of(html, url)
+    assert blog["liveBlogUpdate"] == [] and blog["coverageStartTime"] and blog["dateModified"]
+
+    for i in range(20):
+        post(api, channel, f"خبر رقم {i}: الحصيلة {i}–{i + 1}")
+    timings = []
+    with httpx.Client() as client:
+        for _ in range(30):
+            started = time.perf_counter()
+            r = client.get(url)
+            timings.append(time.perf_counter() - started)
+            assert r.status_code == 200
+    timings.sort()
+    median = timings[len(timings) // 2]
+    print(f"/live with 20 items: median {median * 1000:.1f} ms, max {timings[-1] * 1000:.1f} ms")
+    assert len(ids_in(r.text)) == 20
+    assert median < 0.25, f"the page took {median * 1000:.0f} ms (median)"
+
+
+def test_dark_scheme_is_accessible(
+    browser: Browser, server: TickerServer, api: httpx.Client, channel: str, artifacts: Path
+) -> None:
+    post(api, channel, "عاجل: اتصلوا على +961 1 234 567", url="https://example.org/n")
+    post(api, channel, "زحمة سير على الأوتوستراد", priority="normal")
+    ctx = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    install(ctx)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{server.base}/live/{channel}")
+        page.wait_for_function("() => customElements.get('breaking-ticker')")
+        page.screenshot(path=artifacts / "live-dark-390.png", full_page=True)
+        assert_accessible(page, f"/live/{channel}, dark")
+    finally:
+        ctx.close()

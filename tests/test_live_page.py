@@ -294,3 +294,22 @@ def test_dark_scheme_is_accessible(
         assert_accessible(page, f"/live/{channel}, dark")
     finally:
         ctx.close()
+
+
+def test_hostile_text_keeps_the_live_data_well_formed(
+    context: BrowserContext, server: TickerServer, api: httpx.Client, channel: str
+) -> None:
+    page = context.new_page()
+    page.goto(f"{server.base}/live/{channel}")
+    page.wait_for_function("() => customElements.get('breaking-ticker')")
+    hostile = post(api, channel, '</script><script>window.pwned = 1</script> "ليس شيفرة"')
+    page.wait_for_function(
+        "(id) => document.getElementById(id)", arg=f"item-{hostile['id']}", timeout=5000
+    )
+    url = f"{server.base}/live/{channel}"
+    # The rendered page, serialised as a crawler would keep it, still parses to the item.
+    [update] = blog_of(page.content(), url)["liveBlogUpdate"]
+    assert update["articleBody"] == hostile["text"]
+    assert page.evaluate("() => window.pwned") is None
+    served = httpx.get(url).text
+    assert "</script><script>" not in served.split('id="live-data">')[1].split("</script>")[0]

@@ -98,7 +98,8 @@
     const blog = JSON.parse(data.textContent);
     blog.liveBlogUpdate = items.map((item) => posting(item, blog.url));
     blog.dateModified = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    data.textContent = JSON.stringify(blog);
+    // `<` escaped as in the server's JSON: the page stays well-formed when serialised.
+    data.textContent = JSON.stringify(blog).replace(/</g, '\\u003c');
     const updated = document.querySelector('.updated time');
     if (updated) {
       updated.dateTime = blog.dateModified;

@@ -62,6 +62,7 @@ def test_live_page_has_the_items_and_their_structured_data(
     assert "<b>نص</b>" not in html and "&lt;b&gt;نص&lt;/b&gt; &amp; «اقتباس»" in html
     assert '<bdi dir="ltr" class="num">+961 1 234 567</bdi>' in html
     assert 'href="https://example.org/a"' in html
+    assert '<meta name="description" content="&lt;b&gt;نص&lt;/b&gt; &amp; «اقتباس»">' in html
 
     blog = blog_of(html, url)
     assert blog["@context"] == "https://schema.org" and blog["@type"] == "LiveBlogPosting"
@@ -188,6 +189,10 @@ def test_the_page_stays_live(
         "(id) => document.getElementById(id)", arg=f"item-{item['id']}", timeout=5000
     )
     print(f"publish → /live DOM: {(time.monotonic() - started) * 1000:.0f} ms")
+    # Announced politely (the item is urgent); the item already on the page was not.
+    announced = page.evaluate("() => document.getElementById('announce').textContent")
+    assert item["text"] in announced and old["text"] not in announced
+    assert page.get_attribute("#announce", "aria-live") == "polite"
     state = page_state(page)
     assert state["ids"] == [f"item-{item['id']}", f"item-{old['id']}"]
     assert [u["articleBody"] for u in state["data"]["liveBlogUpdate"]] == [

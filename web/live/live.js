@@ -76,8 +76,19 @@
     return p;
   };
 
+  // New urgent items are read out politely, as the widget does (its own region is hidden).
+  const announce = document.getElementById('announce');
+  const label = document.querySelector('.badge span')?.textContent || '';
+  const announced = new Set([...list.children].map((li) => li.id));
+
   const redraw = (items, isolated) => {
     let changed = items.length !== list.children.length;
+    const news = items.filter((item) => !announced.has(`item-${item.id}`));
+    news.forEach((item) => announced.add(`item-${item.id}`));
+    const urgent = news.filter((item) => (item.priority || 'urgent') === 'urgent').slice(0, 3);
+    if (announce && urgent.length) {
+      announce.textContent = urgent.map((item) => `${label}: ${item.text}`).join(' — ');
+    }
     items.forEach((item, i) => {
       let li = document.getElementById(`item-${item.id}`);
       if (!li || li.sig !== sig(item)) {

@@ -216,7 +216,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             host=settings.host,
             port=settings.port,
             workers=settings.workers,
-            http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
+            # Always ours: it bounds request heads; it streams directly only when
+            # TICKER_STREAM_FAST_PATH is on.
+            http="ticker.fastpath:StreamProtocol",
             log_level=settings.log_level,
             timeout_graceful_shutdown=5,
         )

@@ -478,7 +478,7 @@ class HttpProtocol(HttpToolsProtocol):
     queues it and answers in order (issue 12, finding 5). A stream served through the
     app gets the same socket bounds and its transport in the scope."""
 
-    _streaming = False
+    _taken = False  # the connection left uvicorn's hands: streaming directly, or refused
 
     def __init__(
         self,
@@ -515,6 +515,7 @@ class HttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         if (
             self._in_head
+            and not self._taken
             and self._head_bytes > self.settings.max_head_bytes
             and not self.transport.is_closing()
         ):
@@ -531,7 +532,10 @@ class HttpProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._stop_head_timer()
-        if self._streaming:
+        if self._taken:
+            return
+        if self._head_size() > self.settings.max_head_bytes:
+            self._give_up(head_too_large)
             return
         if httptools.parse_url(self.url).path == STREAM_PATH:
             sockets.cap_send_buffer(self.transport, self.settings.stream_send_buffer)
@@ -542,31 +546,38 @@ class HttpProtocol(HttpToolsProtocol):
                 header = next((v for k, v in self.headers if k == b"last-event-id"), None)
                 request = stream_request(fanout, self.url, header)
                 if request is not None:
-                    self._streaming = True
+                    self._taken = True
                     self.connections.discard(self)
                     start_stream(self.transport, fanout, *request)
                     return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._streaming:
+        if not self._taken:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_head = True  # the next request's head may follow
         self._head_bytes = 0
-        if not self._streaming:
+        if not self._taken:
             super().on_message_complete()
+
+    def _head_size(self) -> int:
+        """The size of the head just parsed, as sent with single spaces: a head that
+        arrived whole in one read is measured here, not in `data_received`."""
+        line = len(self.parser.get_method()) + len(self.url) + len(" HTTP/1.1\r\n")
+        return line + sum(len(name) + len(value) + 4 for name, value in self.headers) + 2
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._in_head and not self._streaming and not self.transport.is_closing():
+        if self._in_head and not self._taken and not self.transport.is_closing():
             self._give_up(head_too_slow)
 
     def _give_up(self, answer: Any) -> None:
         """Answer a head that cannot be read, unless an earlier response is still going
         out (a pipelined request): then close, rather than interleave the two."""
         self._stop_head_timer()
+        self._taken = True
         if self.cycle is not None and not self.cycle.response_complete:
             self.transport.close()
         else:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any, cast
 from urllib.parse import parse_qsl
@@ -139,6 +140,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
     """
 
     __slots__ = (
+        "answered",
         "base",
         "fanout",
         "last_size",
@@ -167,6 +169,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
         self.last_size = 0  # bytes in the transport's buffer after the last write
         self.stuck_since = 0.0  # when a backlog last made progress
         self.started = time.perf_counter()
+        self.answered = 0.0  # seconds to answer: what `AccessLog` times for an ASGI stream
         # The response head and `retry:`, sent with the first frames in one write.
         self.preamble = RESPONSE_HEAD + chunk(retry_frame(fanout.settings.retry_ms))
 
@@ -214,6 +217,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
             self.preamble = b""
         if resuming is not None:
             fanout.run_soon(resuming)
+        self.answered = time.perf_counter() - self.started
 
     def ping(self) -> None:
         if not self.dropped and self.held is None:
@@ -246,11 +250,12 @@ class StreamConnection(Subscriber, asyncio.Protocol):
 
     def log_closed(self) -> None:
         """The access-log line of the stream, as `AccessLog` writes one for an ASGI
-        request, but at the end: its duration is the stream's whole life."""
+        request, but at the end: its duration is the stream's whole life. The metrics
+        sample is the time to answer, as for a stream served through the app."""
         seconds = time.perf_counter() - self.started
         route = STREAM_PATH.decode()
-        metrics.observe_request(route, "GET", 200, seconds)
-        if logs.access.isEnabledFor(logs.logging.INFO):
+        metrics.observe_request(route, "GET", 200, self.answered)
+        if logs.access.isEnabledFor(logging.INFO):
             peer = self.transport.get_extra_info("peername")
             fields = {
                 "method": "GET",

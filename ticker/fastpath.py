@@ -18,8 +18,9 @@ httptools protocol, extended so that a stream request arriving later on a
 kept-alive connection takes the fast path too, and bounded like the first
 request: uvicorn limits neither the size of a head nor the time it takes to
 arrive (issue 12, finding 4), so both protocols answer 431 past
-`TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT`. Errors and rarer cases go
-through the Starlette app, so they keep one implementation, in
+`TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT` (ticker/heads.py).
+Errors and rarer cases go through the Starlette app, so they keep one
+implementation, in
 `ticker/routes/stream.py`. The fan-out reaches both through the ASGI lifespan
 state (`{"fanout": …}`), which uvicorn hands to every protocol. The uvicorn
 versions this is tested against are pinned in pyproject.toml.
@@ -28,7 +29,6 @@ versions this is tested against are pinned in pyproject.toml.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Any, cast
@@ -39,10 +39,10 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from ticker import logs, metrics, sockets
+from ticker import heads, logs, metrics, sockets
 from ticker.config import Settings
 from ticker.fanout import EventId, Fanout, Subscriber
-from ticker.problems import MEDIA_TYPE, Problem
+from ticker.problems import Problem
 from ticker.routes.stream import TRANSPORT_EXTENSION, parse_channels, parse_last_event_id
 from ticker.sse import PING, Frame, chunk, retry_frame
 
@@ -67,66 +67,6 @@ _DEFAULTS = Settings()  # before the app's lifespan has run (never, in practice)
 def _settings(app_state: dict[str, Any]) -> Settings:
     fanout = app_state.get("fanout")
     return fanout.settings if isinstance(fanout, Fanout) else _DEFAULTS
-
-
-def refuse(transport: asyncio.Transport, status: int, detail: str) -> None:
-    """Answer a request that cannot be read (too large, too slow) and close: what follows
-    on the connection cannot be trusted to start a request."""
-    problem = Problem(status, detail)
-    body = json.dumps(problem.body()).encode()
-    head = (
-        f"HTTP/1.1 {status} {problem.title}\r\n"
-        f"content-type: {MEDIA_TYPE}\r\n"
-        f"content-length: {len(body)}\r\n"
-        "x-content-type-options: nosniff\r\n"
-        "connection: close\r\n\r\n"
-    ).encode()
-    transport.write(head + body)
-    Discard(transport)
-
-
-class Discard(asyncio.Protocol):
-    """The end of a refused connection. Closing a socket with unread input resets it,
-    and the reset can overtake the answer on its way to the client: so send the answer,
-    shut the sending side, and read (and drop) what the client still sends, until it
-    closes or `LINGER_SECONDS` pass."""
-
-    __slots__ = ("timer", "transport")
-    LINGER_SECONDS = 2.0
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        transport.set_protocol(self)
-        if transport.can_write_eof():
-            transport.write_eof()
-        self.timer = asyncio.get_running_loop().call_later(self.LINGER_SECONDS, transport.close)
-
-    def data_received(self, data: bytes) -> None:
-        pass
-
-    def eof_received(self) -> bool | None:
-        return None  # close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.timer.cancel()
-
-
-def head_too_large(transport: asyncio.Transport, settings: Settings) -> None:
-    refuse(
-        transport,
-        431,
-        f"The request head (request line and headers) is larger than the "
-        f"{settings.max_head_bytes} bytes this server reads; send fewer or shorter headers.",
-    )
-
-
-def head_too_slow(transport: asyncio.Transport, settings: Settings) -> None:
-    refuse(
-        transport,
-        408,
-        f"The request head did not arrive within {settings.head_timeout_seconds:g} s; "
-        "send the whole request at once.",
-    )
 
 
 class StreamConnection(Subscriber, asyncio.Protocol):
@@ -347,40 +287,6 @@ def start_stream(
     connection.start(after)
 
 
-class FirstHeads:
-    """Connections still reading their first head, oldest first, under one timer: a
-    timer per connection would cost every connect ~3 µs (uvloop's call_at and cancel),
-    a tenth of a stream's connect. The head timeout is one setting, so the order of
-    arrival is the order of deadlines; a round gathers those due within `BATCH_SECONDS`.
-    """
-
-    BATCH_SECONDS = 0.25
-
-    def __init__(self) -> None:
-        self.waiting: dict[StreamProtocol, None] = {}
-        self.timer: asyncio.TimerHandle | None = None
-
-    def add(self, protocol: StreamProtocol, loop: asyncio.AbstractEventLoop) -> None:
-        self.waiting[protocol] = None
-        if self.timer is None:
-            self.timer = loop.call_at(protocol.deadline, self.expire, loop)
-
-    def expire(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.timer = None
-        now = loop.time()
-        while self.waiting:
-            protocol = next(iter(self.waiting))
-            if protocol.deadline > now:
-                later = max(protocol.deadline, now + self.BATCH_SECONDS)
-                self.timer = loop.call_at(later, self.expire, loop)
-                return
-            del self.waiting[protocol]
-            protocol.timed_out()
-
-
-_first_heads = FirstHeads()
-
-
 class StreamProtocol(asyncio.Protocol):
     """Where every connection starts: reads the first request's head, no more.
 
@@ -426,7 +332,7 @@ class StreamProtocol(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         loop = self.loop or asyncio.get_running_loop()
         self.deadline = loop.time() + self.settings.head_timeout_seconds
-        _first_heads.add(self, loop)
+        heads.first_heads.add(self, loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
@@ -443,7 +349,7 @@ class StreamProtocol(asyncio.Protocol):
         if (end < 0 and len(received) > max_head) or end + 4 > max_head:
             self._stop_timer()
             self.received = b""
-            head_too_large(self.transport, self.settings)
+            heads.head_too_large(self.transport, self.settings)
             return
         if end < 0:
             self.received = received  # the head is still arriving
@@ -465,10 +371,10 @@ class StreamProtocol(asyncio.Protocol):
     def timed_out(self) -> None:
         if self.transport.get_protocol() is self and not self.transport.is_closing():
             self.received = b""
-            head_too_slow(self.transport, self.settings)
+            heads.head_too_slow(self.transport, self.settings)
 
     def _stop_timer(self) -> None:
-        _first_heads.waiting.pop(self, None)
+        heads.first_heads.waiting.pop(self, None)
 
     def _parse_head(
         self, fanout: Fanout, head: bytes
@@ -553,7 +459,7 @@ class HttpProtocol(HttpToolsProtocol):
             and self._head_bytes > self.settings.max_head_bytes
             and not self.transport.is_closing()
         ):
-            self._give_up(head_too_large)
+            self._give_up(heads.head_too_large)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -569,7 +475,7 @@ class HttpProtocol(HttpToolsProtocol):
         if self._taken:
             return
         if self._head_size() > self.settings.max_head_bytes:
-            self._give_up(head_too_large)
+            self._give_up(heads.head_too_large)
             return
         if httptools.parse_url(self.url).path == STREAM_PATH:
             sockets.cap_send_buffer(self.transport, self.settings.stream_send_buffer)
@@ -605,7 +511,7 @@ class HttpProtocol(HttpToolsProtocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if self._in_head and not self._taken and not self.transport.is_closing():
-            self._give_up(head_too_slow)
+            self._give_up(heads.head_too_slow)
 
     def _give_up(self, answer: Any) -> None:
         """Answer a head that cannot be read, unless an earlier response is still going

@@ -409,6 +409,19 @@ class Store:
         raw = await self.redis.hgetall(self.keys.users)
         return sorted((_user(json.loads(v)) for v in raw.values()), key=lambda u: u.name)
 
+    # Feeds and the fleet view (issues 14 and 15)
+
+    async def snapshot_at(self, channel: str, limit: int = 100) -> tuple[Snapshot, int]:
+        """The snapshot and Redis's clock in ms, read in one MULTI: a feed's Last-Modified
+        must not claim a second in which a later change could still be logged."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.items(channel))
+            pipe.hget(self.keys.last, channel)
+            pipe.time()
+            raw_items, last, (seconds, micros) = await pipe.execute()
+        items = _sort_newest_first([with_id(i, raw) for i, raw in raw_items.items()])
+        return Snapshot(channel, last or "0-0", items[:limit]), seconds * 1000 + micros // 1000
+
 
 def _user(data: dict[str, Any]) -> UserRecord:
     return UserRecord(

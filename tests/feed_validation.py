@@ -74,8 +74,10 @@ def rss_errors(document: bytes) -> list[str]:
             errors.append(f"item {n} has neither <title> nor <description>")
         dates += item.findall("pubDate")
         guid = item.find("guid")
-        if guid is not None and not guid.text.startswith("http") and guid.get("isPermaLink") != (
-            "false"
+        if (
+            guid is not None
+            and not guid.text.startswith("http")
+            and guid.get("isPermaLink") != ("false")
         ):
             errors.append(f"item {n}: a guid that is no URL needs isPermaLink='false'")
     for date in dates:

@@ -60,7 +60,7 @@ def entry(seq: int, type_: str, channel: str, item: str = "") -> LogEntry:
     eid = f"{BASE_MS}-{seq}"
     if type_ == "channel":
         data = json.dumps({"id": channel, "title": channel})
-    elif type_ == "publish":
+    elif type_ in ("publish", "update"):
         data = json.dumps(
             {"channel": channel, "text": f"خبر {seq}", "priority": "urgent", "expires_at": EXPIRES}
         )

@@ -439,7 +439,7 @@ class Store:
 
     async def heartbeats(self) -> list[dict[str, Any]]:
         """The heartbeats of live processes (those whose record has not expired)."""
-        ids = await self.redis.zrange(self.keys.processes, 0, -1)
+        ids = [str(i) for i in await self.redis.zrange(self.keys.processes, 0, -1)]
         if not ids:
             return []
         records = await self.redis.mget([self.keys.process(i) for i in ids])

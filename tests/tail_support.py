@@ -28,8 +28,12 @@ class TailProcess:
         self.err: list[str] = []
         self._new: queue.Queue[None] = queue.Queue()
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        for pipe, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(pipe, lines), daemon=True).start()
+        self._readers = [
+            threading.Thread(target=self._read, args=(pipe, lines), daemon=True)
+            for pipe, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self, pipe: IO[str], lines: list[str]) -> None:
         for line in pipe:
@@ -58,9 +62,13 @@ class TailProcess:
                 pass
 
     def interrupt(self, timeout: float = 20) -> int:
-        """Ctrl+C, as a terminal sends it; the exit status."""
+        """Ctrl+C, as a terminal sends it; the exit status, once `out` and `err` hold
+        every line the process printed."""
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout)
+        status = self.proc.wait(timeout)
+        for reader in self._readers:  # the pipes are at their end: this is quick
+            reader.join(timeout)
+        return status
 
     def stop(self) -> None:
         if self.proc.poll() is None:

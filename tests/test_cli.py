@@ -1,28 +1,46 @@
-"""The `ticker` command (API.md, "Command line"), run as a user would run it."""
+"""The `ticker` command (docs/api.md, "Command line"), run as a user would run it."""
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import dataclasses
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from redis.asyncio import Redis
+from uvicorn.importer import import_from_string
 
-from tests.support import RedisServer, TickerServer, cli, free_port, wait_until
+from tests.serve_support import READY_TIMEOUT, ServeProcess, embedded_env
+from tests.support import RedisServer, TickerServer, cli
 from tests.tail_support import TailProcess
+from ticker.config import Settings
+from ticker.fastpath import StreamProtocol
+from ticker.server import uvicorn_options
+from ticker.store import Store
+
+_serial = itertools.count()
+
+
+def unique(name: str) -> str:
+    """A name no other test uses: the session's Redis is shared by the whole suite."""
+    return f"{name}-{os.getpid()}-{next(_serial)}"
 
 
 def test_channel_add_and_list(redis_server: RedisServer) -> None:
+    world = unique("cli-world")
     out = cli(
         redis_server.url,
         "channel",
         "add",
-        "cli-world",
+        world,
         "--title",
         "العالم",
         "--timezone",
@@ -34,12 +52,13 @@ def test_channel_add_and_list(redis_server: RedisServer) -> None:
     ).stdout
     assert "Added channel" in out
     listed = cli(redis_server.url, "channel", "list").stdout
-    line = next(row for row in listed.splitlines() if row.startswith("cli-world\t"))
-    assert line.split("\t") == ["cli-world", "العالم", "en", "ltr", "Europe/Paris", "3600s"]
+    line = next(row for row in listed.splitlines() if row.startswith(f"{world}\t"))
+    assert line.split("\t") == [world, "العالم", "en", "ltr", "Europe/Paris", "3600s"]
     # Adding again changes only what is given.
-    cli(redis_server.url, "channel", "add", "cli-world", "--ttl", "7200")
+    out = cli(redis_server.url, "channel", "add", world, "--ttl", "7200").stdout
+    assert "Changed channel" in out
     listed = cli(redis_server.url, "channel", "list").stdout
-    assert "cli-world\tالعالم\ten\tltr\tEurope/Paris\t7200s" in listed
+    assert f"{world}\tالعالم\ten\tltr\tEurope/Paris\t7200s" in listed
 
 
 @pytest.mark.parametrize(
@@ -53,64 +72,71 @@ def test_channel_add_and_list(redis_server: RedisServer) -> None:
         (["post", "--channel", "missing-channel", "نص"], "no channel"),
         (["post", "--channel", "main", "   "], "text"),
         (["post", "--channel", "main", "--url", "javascript:x", "نص"], "url"),
+        (["user", "passwd", "never-made"], "no user"),
     ],
 )
 def test_errors_are_one_line_and_exit_1(
     redis_server: RedisServer, args: list[str], message: str
 ) -> None:
     cli(redis_server.url, "channel", "add", "main")
-    result = cli(redis_server.url, *args, check=False)
+    result = cli(redis_server.url, *args, input="correct horse battery\n", check=False)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("ticker: ")
     assert message in result.stderr
 
 
 def test_token_create_list_revoke(redis_server: RedisServer) -> None:
-    cli(redis_server.url, "channel", "add", "cli-tok")
-    out = cli(redis_server.url, "token", "create", "--name", "cms", "--channel", "cli-tok").stdout
+    channel, name = unique("cli-tok"), unique("cms")
+    cli(redis_server.url, "channel", "add", channel)
+    out = cli(redis_server.url, "token", "create", "--name", name, "--channel", channel).stdout
     token = out.strip().splitlines()[-1]
     assert token.startswith("tk_") and len(token) > 40
-    again = cli(redis_server.url, "token", "create", "--name", "cms", check=False)
+    again = cli(redis_server.url, "token", "create", "--name", name, check=False)
     assert again.returncode == 1 and "already exists" in again.stderr
     listed = cli(redis_server.url, "token", "list").stdout
-    assert "cms\tcli-tok\t" in listed
+    assert f"{name}\t{channel}\t" in listed
     assert token not in listed
     # Only a digest is stored, never the token.
     assert token not in json.dumps(redis_server.client().hgetall("ticker:tokens"))
-    cli(redis_server.url, "token", "revoke", "cms")
-    assert "cms\t" not in cli(redis_server.url, "token", "list").stdout
+    cli(redis_server.url, "token", "revoke", name)
+    assert f"{name}\t" not in cli(redis_server.url, "token", "list").stdout
 
 
 def test_user_add_reads_password_from_stdin(redis_server: RedisServer) -> None:
+    rania, sami = unique("rania"), unique("sami")
     out = cli(
         redis_server.url,
         "user",
         "add",
-        "rania",
+        rania,
         "--role",
         "editor",
         input="correct horse battery\n",
     ).stdout
-    assert "Added editor 'rania'" in out
-    record = json.loads(redis_server.client().hget("ticker:users", "rania"))
+    assert f"Added editor '{rania}'" in out
+    raw = redis_server.client().hget("ticker:users", rania)
+    assert isinstance(raw, str)
+    record = json.loads(raw)
     assert record["password_hash"].startswith("$argon2id$")
     assert "correct horse" not in json.dumps(record)
     short = cli(
-        redis_server.url, "user", "add", "sami", "--role", "admin", input="short\n", check=False
+        redis_server.url, "user", "add", sami, "--role", "admin", input="short\n", check=False
     )
     assert short.returncode == 1 and "at least 12 characters" in short.stderr
     common = cli(
         redis_server.url,
         "user",
         "add",
-        "sami",
+        sami,
         "--role",
         "admin",
         input="qwertyqwerty\n",
         check=False,
     )
     assert common.returncode == 1 and "most common" in common.stderr
-    assert "rania\teditor\t*\tactive" in cli(redis_server.url, "user", "list").stdout
+    listed = cli(redis_server.url, "user", "list").stdout
+    assert f"{rania}\teditor\t*\tactive" in listed
+    assert sami not in listed
 
 
 def test_post_goes_live(redis_server: RedisServer, server: TickerServer, channel: str) -> None:
@@ -136,14 +162,8 @@ def test_post_goes_live(redis_server: RedisServer, server: TickerServer, channel
 def test_tail_follows_and_exits_0_on_ctrl_c(
     redis_server: RedisServer, server: TickerServer, channel: str
 ) -> None:
-    # The server learns of a new channel through the log: without this wait the tail
-    # could be told 404 (unknown channel) and exit before the test reads a line.
-    wait_until(
-        lambda: (
-            channel
-            in [c["id"] for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]]
-        )
-    )
+    # No wait for the server to read the channel's creation from the log: a stream on a
+    # channel it does not know yet looks the channel up in Redis, where the fixture put it.
     tail = TailProcess("--server", server.base, "--channel", channel, "--json")
     try:
         first = tail.wait_for(tail.out, lambda line: '"event":"reset"' in line, "the snapshot")
@@ -153,31 +173,17 @@ def test_tail_follows_and_exits_0_on_ctrl_c(
         line = tail.wait_for(tail.out, lambda line: item["id"] in line, "the published item")
         assert json.loads(line) == {"id": item["id"], "event": "publish", "data": item}
         assert tail.interrupt() == 0
-        assert not any("Traceback" in line for line in tail.err), tail.err
+        assert tail.err == []  # --json: everything on stdout, and no traceback
     finally:
         tail.stop()
 
 
 def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
     """No REDIS_URL: an embedded Valkey keeps its data in a local folder, with the AOF on."""
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["TICKER_DATA_DIR"] = str(tmp_path / "data")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-
-    def serve() -> subprocess.Popen[str]:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ticker", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, 30)
-        return proc
-
-    first = serve()
+    env = embedded_env(tmp_path / "data")
+    first = ServeProcess(env)
     try:
+        first.start()
         item = json.loads(
             subprocess.run(
                 [sys.executable, "-m", "ticker", "post", "--channel", "main", "أول خبر"],
@@ -185,57 +191,122 @@ def test_serve_with_the_embedded_default(tmp_path: Path) -> None:
                 capture_output=True,
                 text=True,
                 check=True,
-                timeout=30,
+                timeout=60,
             ).stdout
         )
-        assert httpx.get(f"{base}/api/v1/channels/main/items").json()["items"] == [item]
+        assert httpx.get(f"{first.base}/api/v1/channels/main/items").json()["items"] == [item]
+        assert first.stop() == 0
+        out = first.output()
     finally:
-        first.send_signal(signal.SIGINT)
-        out, _ = first.communicate(timeout=20)
-    assert first.returncode == 0
+        first.close()
     assert str(tmp_path / "data") in out and "append-only" in out
     assert "First admin login: user 'admin'" in out
     assert "6379" not in out.split("Embedded Valkey at")[1].split(";")[0]
     assert not (tmp_path / "data" / "embedded.json").exists(), "the embedded store was stopped"
     assert any((tmp_path / "data").rglob("*.aof*"))
 
-    second = serve()  # the same folder: the item is still there, no second admin
+    second = ServeProcess(env)  # the same folder: the item is still there, no second admin
     try:
-        assert httpx.get(f"{base}/api/v1/channels/main/items").json()["items"] == [item]
+        second.start()
+        assert httpx.get(f"{second.base}/api/v1/channels/main/items").json()["items"] == [item]
+        assert second.stop() == 0
+        out = second.output()
     finally:
-        second.send_signal(signal.SIGINT)
-        out, _ = second.communicate(timeout=20)
+        second.close()
     assert "First admin login" not in out and "Created channel" not in out
-    time.sleep(0.1)
+    assert not (tmp_path / "data" / "embedded.json").exists(), "the embedded store was stopped"
 
 
 def test_processes_starting_together_make_one_admin() -> None:
     """A deploy starts several processes on an empty Redis: one bootstraps, once."""
     fresh = RedisServer().start()
-    servers = [TickerServer(fresh.url, TICKER_LOG_LEVEL="info") for _ in range(3)]
-    procs = []
+    servers = [ServeProcess({**os.environ, "REDIS_URL": fresh.url}) for _ in range(3)]
     try:
         for s in servers:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "ticker", "serve", "--port", str(s.port)],
-                    env={**os.environ, "REDIS_URL": fresh.url},
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-            )
+            s.launch()
         for s in servers:
-            wait_until(lambda s=s: httpx.get(f"{s.base}/readyz", timeout=1).status_code == 200, 30)
+            s.wait_ready()
+        assert [s.stop() for s in servers] == [0, 0, 0]
+        outputs = [s.output() for s in servers]
+        assert sum("First admin login" in out for out in outputs) == 1, outputs
+        assert sum("Created channel 'main'" in out for out in outputs) == 1, outputs
+        assert list(fresh.client().hkeys("ticker:users")) == ["admin"]
     finally:
-        outputs = []
-        for proc in procs:
-            proc.send_signal(signal.SIGINT)
-            outputs.append(proc.communicate(timeout=20)[0])
-    assert sum("First admin login" in out for out in outputs) == 1
-    assert sum("Created channel 'main'" in out for out in outputs) == 1
-    assert list(fresh.client().hkeys("ticker:users")) == ["admin"]
-    fresh.kill()
+        for s in servers:
+            s.close()
+        fresh.kill()
+
+
+def test_serve_without_its_redis_exits_1_with_one_line() -> None:
+    gone = RedisServer().start()
+    url = gone.url
+    gone.kill()  # nothing listens on its port now
+    serve = ServeProcess({**os.environ, "REDIS_URL": url}).launch()
+    try:
+        assert serve.proc is not None
+        assert serve.proc.wait(READY_TIMEOUT) == 1
+        out = serve.output()
+    finally:
+        serve.close()
+    assert out.count("\n") == 1, out
+    assert out.startswith(f"ticker: cannot reach Redis at {url}: "), out
+
+
+def test_bootstrap_is_claimed_once_until_the_claim_expires(redis_server: RedisServer) -> None:
+    """Store.claim_bootstrap is the only Redis call `ticker serve` makes of its own."""
+
+    async def claims() -> tuple[bool, bool, int]:
+        redis = Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            store = Store(redis, f"{unique('claim')}:")
+            first = await store.claim_bootstrap("1", seconds=60)
+            second = await store.claim_bootstrap("2", seconds=60)
+            ttl = await redis.ttl(store.keys.bootstrap)
+            return first, second, ttl
+        finally:
+            await redis.aclose()
+
+    first, second, ttl = asyncio.run(claims())
+    assert (first, second) == (True, False)
+    assert 0 < ttl <= 60
+
+
+@pytest.mark.parametrize("module", ["ticker/cli.py", "ticker/server.py"])
+def test_the_command_line_talks_to_redis_only_through_the_store(module: str) -> None:
+    """The store is the only code that talks to Redis: no command sent through
+    `store.redis`, no import of redis-py but its exceptions (to say Redis is unreachable)."""
+    tree = ast.parse((Path(__file__).parent.parent / module).read_text())
+    reached = [
+        f"line {node.lineno}: .redis"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr == "redis"
+    ]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            reached += [
+                f"line {node.lineno}: import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] == "redis"
+            ]
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "redis":
+            if node.module != "redis.exceptions":
+                reached.append(f"line {node.lineno}: from {node.module} import")
+    assert reached == []
+
+
+@pytest.mark.parametrize(("fast_path", "protocol"), [(True, StreamProtocol), (False, None)])
+def test_serve_runs_uvicorn_with_the_fast_path_unless_turned_off(
+    fast_path: bool, protocol: type | None
+) -> None:
+    settings = dataclasses.replace(
+        Settings.from_env(redis_url="redis://127.0.0.1:1/0"), stream_fast_path=fast_path
+    )
+    options = uvicorn_options(settings)
+    if protocol is None:
+        assert options["http"] == "auto"
+    else:
+        assert import_from_string(options["http"]) is protocol
+    assert options["factory"] is True and options["timeout_graceful_shutdown"] == 5
 
 
 def test_version_is_the_package_version() -> None:
@@ -277,28 +348,14 @@ def test_sigterm_stops_serve_and_its_embedded_store_and_exits_0(tmp_path: Path) 
     """docker stop, systemd and Kubernetes send SIGTERM: the embedded store must be
     stopped by us (SHUTDOWN, state file removed), not left to the kernel's parent-death
     signal after uvicorn re-raises SIGTERM."""
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "REDIS_SENTINELS")}
-    env["TICKER_DATA_DIR"] = str(tmp_path / "data")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ticker", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    serve = ServeProcess(embedded_env(tmp_path / "data"))
     try:
-        wait_until(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200, 30
-        )
+        serve.start()
         state = json.loads((tmp_path / "data" / "embedded.json").read_text())
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        assert serve.stop(signal.SIGTERM) == 0, serve.output()
+        out = serve.output()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, out
+        serve.close()
     assert "Application shutdown complete" in out
     assert not (tmp_path / "data" / "embedded.json").exists()
     assert not Path(f"/proc/{state['pid']}").exists()

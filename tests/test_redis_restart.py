@@ -70,9 +70,18 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
     await asyncio.sleep(1.0)
     redis_server.kill()
     await asyncio.sleep(1.5)
-    # While Redis is down: readiness says so, snapshots are 503, streams stay open.
+    # While Redis is down: the process stays ready (its streams go on from memory, so a
+    # balancer must not drain it), its Redis check and metric say Redis is away,
+    # snapshots are 503, streams stay open.
     async with httpx.AsyncClient(base_url=ticker.base, timeout=5) as client:
-        assert (await client.get("/readyz")).status_code == 503
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["stream"] == "ready"
+        assert ready.json()["reader"] == "reconnecting"
+        assert ready.json()["redis"].startswith("unreachable")
+        redis_health = await client.get("/healthz/redis")
+        assert redis_health.status_code == 503 and redis_health.headers["retry-after"]
+        assert "ticker_redis_up 0.0" in (await client.get("/metrics")).text
         started = time.monotonic()
         assert (await client.get("/api/v1/channels/main/items")).status_code == 503
         assert time.monotonic() - started < 1
@@ -80,6 +89,9 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
         assert not sub.ended.is_set(), "a stream closed while Redis was down"
     redis_server.start()  # same port, same folder: it reloads the append-only file
     await asyncio.sleep(1.5)
+    async with httpx.AsyncClient(base_url=ticker.base, timeout=5) as client:
+        assert (await client.get("/healthz/redis")).json() == {"status": "ok", "redis": "ok"}
+        assert (await client.get("/readyz")).json()["reader"] == "following"
     stop.set()
     await asyncio.wait_for(task, 20)
 

@@ -1,3 +1,5 @@
+"""`python -m ticker`: the `ticker` command."""
+
 import sys
 
 from ticker.cli import main

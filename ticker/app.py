@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +19,7 @@ from starlette.responses import Response
 
 from ticker import logs, metrics, openapi
 from ticker.config import ConfigError, Settings
-from ticker.fanout import BLOCK_MS, Fanout
+from ticker.fanout import BLOCK_MS, Fanout, StartupError
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
@@ -50,6 +52,17 @@ def create_app(settings: Settings) -> Starlette:
         )
         app.state.services = Services(settings, store, fanout, scheduler)
         fanout.start()
+        # Serve nothing before the stream has loaded (issue 11): uvicorn accepts no
+        # connection until the lifespan has started, so neither the fast path nor the
+        # app can answer a stream with "starting". Past the limit, exit with why.
+        try:
+            await _wait_for_stream(fanout, settings.startup_timeout_seconds)
+        except StartupError as exc:
+            log.error("%s", exc)
+            await fanout.stop()
+            await fanout.store.redis.aclose()
+            await redis.aclose()
+            raise
         scheduler.start()
         # What exists now lives as long as the process: take it out of the cyclic
         # collector's sight, so that its full collections (which thousands of
@@ -92,6 +105,29 @@ def create_app(settings: Settings) -> Starlette:
             ConnectionError: _redis_error,
         },
     )
+
+
+async def _wait_for_stream(fanout: Fanout, seconds: float) -> None:
+    """The fan-out's first load, bounded; a Ctrl-C or SIGTERM meanwhile ends the wait at
+    once instead of after the whole timeout."""
+    loading = asyncio.ensure_future(fanout.wait_ready(seconds))
+    try:
+        while not loading.done():
+            await asyncio.wait([loading], timeout=0.1)
+            if _server_stopping():
+                raise StartupError(
+                    "Stopped by a signal before the stream had loaded its state from Redis."
+                )
+        loading.result()
+    finally:
+        loading.cancel()
+
+
+def _server_stopping() -> bool:
+    """Whether uvicorn has been told to stop. Its signal handler is a method of its
+    Server, installed before the lifespan starts (sse-starlette finds it the same way)."""
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return bool(getattr(server, "should_exit", False))
 
 
 def create_app_from_env() -> Starlette:

@@ -1,6 +1,8 @@
-"""The `ticker` command: serve, channel, token, user, post, tail (API.md, "Command line").
+"""The `ticker` command: serve, channel, token, user, post, tail (docs/api.md, "Command line").
 
-Every command exits 0 on success and 1 with a one-line message on stderr otherwise.
+This module parses the command line and runs the command; `ticker serve` itself lives in
+`ticker/server.py`, the store's operations in `ticker/store/`. Every command exits 0 on
+success and 1 with a one-line message on stderr otherwise.
 """
 
 from __future__ import annotations
@@ -11,17 +13,14 @@ import contextlib
 import dataclasses
 import getpass
 import json
-import os
-import secrets
-import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from ticker import __version__, publishing
+from ticker import __version__, publishing, server
 from ticker.auth import ROLES, hash_password
 from ticker.config import ConfigError, Settings
 from ticker.desk.passwords import WeakPassword, check_new_password
@@ -36,7 +35,7 @@ from ticker.model import (
     rfc3339,
     utc_now,
 )
-from ticker.store import Store, UserRecord, api_client, open_store
+from ticker.store import Store, UserRecord
 from ticker.store.desk import DeskStore
 
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
-    except (CliError, ConfigError) as exc:
+    except (CliError, ConfigError, server.StartError) as exc:
         print(f"ticker: {exc}", file=sys.stderr)
         return 1
     except RedisError as exc:
@@ -164,18 +163,9 @@ def _redis(settings: Settings) -> Iterator[Settings]:
         raise CliError(str(exc)) from None
 
 
-@contextlib.asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Store]:
-    redis = api_client(settings, max(settings.redis_timeout_seconds, 5.0))
-    try:
-        yield open_store(redis, settings)
-    finally:
-        await redis.aclose()
-
-
 def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int | None]]) -> int:
     async def run(settings: Settings) -> int | None:
-        async with _store(settings) as store:
+        async with server.connected_store(settings) as store:
             return await work(store)
 
     with _redis(_settings(args)) as settings:
@@ -186,102 +176,8 @@ def _with_store(args: argparse.Namespace, work: Callable[[Store], Awaitable[int 
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    settings = _settings(args, host=args.host, port=args.port, workers=args.workers)
-    embedded = None
-    if not settings.redis_url and not settings.redis_sentinels:
-        from ticker.embedded import EmbeddedError, EmbeddedRedis
-
-        embedded = EmbeddedRedis(settings.data_dir)
-        try:
-            url = embedded.start()
-        except EmbeddedError as exc:
-            raise CliError(str(exc)) from None
-        print(
-            f"Embedded Valkey at {url}; data in {settings.data_dir.resolve()} "
-            "(append-only file on, fsync on every write). "
-            "Set REDIS_URL to use your own Redis or Valkey.",
-            flush=True,
-        )
-        settings = dataclasses.replace(settings, redis_url=url)
-    try:
-        asyncio.run(_bootstrap(settings))
-        os.environ.update(settings.to_env())
-        if settings.workers > 1:
-            _prepare_multiprocess_metrics()
-        base = f"http://{settings.host}:{settings.port}"
-        print(
-            f"Ticker on {base}: news desk {base}/desk, demo page {base}/demo, "
-            f"stream {base}/api/v1/stream",
-            flush=True,
-        )
-        # After its graceful shutdown uvicorn raises the signal it caught again; with the
-        # default SIGTERM action that kills us before the `finally` below stops the embedded
-        # store. So SIGTERM (docker stop, systemd, Kubernetes) ends this call instead: exit 0.
-        previous = signal.signal(signal.SIGTERM, _stop_serving)
-        try:
-            uvicorn.run(
-                "ticker.app:create_app_from_env",
-                factory=True,
-                host=settings.host,
-                port=settings.port,
-                workers=settings.workers,
-                http="ticker.fastpath:StreamProtocol" if settings.stream_fast_path else "auto",
-                log_level=settings.log_level,
-                timeout_graceful_shutdown=5,
-            )
-        except _Stopped:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    finally:
-        if embedded is not None:
-            embedded.stop()
+    server.serve(_settings(args, host=args.host, port=args.port, workers=args.workers))
     return 0
-
-
-class _Stopped(Exception):
-    """SIGTERM outside uvicorn's own handling: the service has stopped, or never started."""
-
-
-def _stop_serving(signum: int, frame: object) -> None:
-    raise _Stopped
-
-
-def _prepare_multiprocess_metrics() -> None:
-    """Workers write their metrics to files in one folder (removed at exit); /metrics sums them."""
-    from ticker.multiprocess_metrics import prepare_folder
-
-    prepare_folder()
-
-
-async def _bootstrap(settings: Settings) -> None:
-    """A fresh install gets the `main` channel and a first admin, printed once."""
-    try:
-        async with _store(settings) as store:
-            # Several processes may start at once on an empty Redis (a deploy): only the
-            # one that takes this key bootstraps, so there is one admin, printed once.
-            if not await store.redis.set(store.keys.bootstrap, str(os.getpid()), nx=True, ex=60):
-                return
-            if not await store.channels():
-                await store.save_channel(Channel(id="main", title="عاجل"), actor="system")
-                print("Created channel 'main'.", flush=True)
-            if not await store.list_users():
-                password = secrets.token_urlsafe(12)
-                await store.save_user(
-                    UserRecord("admin", "admin", hash_password(password), created_at=_now()),
-                    actor="system",
-                    audit={"action": "add", "role": "admin"},
-                )
-                print(
-                    f"First admin login: user 'admin', password '{password}' "
-                    "(shown once; change it from the desk).",
-                    flush=True,
-                )
-    except RedisError as exc:
-        where = settings.redis_sentinels or settings.redis_url
-        raise CliError(f"cannot reach Redis at {where}: {exc}") from None
 
 
 # channel

@@ -83,6 +83,17 @@ class Settings:
     ring_size: int = _setting(
         10_000, "TICKER_RING_SIZE", "Recent events kept in memory to serve resumes without Redis."
     )
+    # The stream's life cycle: startup, and resumes older than the ring (issues 11, 12).
+    startup_timeout_seconds: float = _setting(
+        60.0,
+        "TICKER_STARTUP_TIMEOUT",
+        "Seconds a process may take to load the stream from Redis before it exits with an error.",
+    )
+    replay_max: int = _setting(
+        1000,
+        "TICKER_REPLAY_MAX",
+        "Most log entries one resume older than the ring reads from Redis; past it, `reset`.",
+    )
     subscriber_buffer: int = _setting(
         256 * 1024,
         "TICKER_SUBSCRIBER_BUFFER",
@@ -196,6 +207,10 @@ class Settings:
             raise ConfigError(
                 "TICKER_RING_SIZE, TICKER_SUBSCRIBER_BUFFER and TICKER_DELIVERY_SLICE "
                 "must be at least 1."
+            )
+        if self.replay_max < 1 or self.startup_timeout_seconds <= 0:
+            raise ConfigError(
+                "TICKER_REPLAY_MAX must be at least 1 and TICKER_STARTUP_TIMEOUT above 0."
             )
         if self.retention_seconds < 1:
             raise ConfigError("TICKER_RETENTION_SECONDS must be at least 1.")

@@ -7,6 +7,13 @@ bounded buffer of every matching subscriber. Connects and resumes are served
 from that memory (DESIGN.md, invariant 3); only a resume older than the ring
 reads Redis. A subscriber whose buffer fills is dropped: it comes back with its
 Last-Event-ID and loses nothing (invariant 4).
+
+The log has an epoch (docs/api.md, "Epochs"): a run of it that no data loss has
+broken. The reader checks it each time it reconnects, and an `epoch` entry in the
+log tells it when another process began a new one; either way it reloads the state
+and sends every subscriber a `reset`. Ids older than the epoch's first entry are
+unknown: resuming from one gets a `reset`, never a silent resume. None of this is on
+the delivery path (`_deliver`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -37,6 +45,31 @@ RESET_ITEMS = 100  # the most items a reset snapshot carries (the API's largest 
 BLOCK_MS = 5000
 FUTURE_TOLERANCE_MS = 60_000  # an id further ahead than this is bogus: answer with a reset
 COALESCE_BYTES = 16 * 1024  # most bytes of a backlog's frames sent to a subscriber in one write
+MAX_BACKOFF = 1.0  # seconds between the reader's reconnects: a loss is found within ~1 s
+
+redis_up = Gauge(
+    "ticker_redis_up",
+    "1 while this process's stream reader is connected to Redis (and /healthz/redis "
+    "answers), 0 while it is not; streams are still served from memory meanwhile.",
+    multiprocess_mode="livemin",
+)
+
+reloads = Counter(
+    "ticker_stream_reloads_total",
+    "Reloads of the stream state that reset every subscriber, by reason: `behind` and "
+    "`missing` (this process found that Redis lost data and began a new epoch), "
+    "`changed` and `epoch-entry` (another process did), `error` (a failure here).",
+    ["reason"],
+)
+
+
+class StartupError(RuntimeError):
+    """The fan-out could not load its first state from Redis in time."""
+
+
+class EpochChanged(Exception):
+    """The log began a new epoch (an `epoch` entry of another id was read)."""
+
 
 Event = tuple[EventId, str, Frame]  # (id, channel, frame) of one public event
 
@@ -149,6 +182,12 @@ class Fanout:
         self.last: dict[str, str] = {}
         self.head: EventId = (0, 0)
         self.head_id = "0-0"
+        # The log's epoch, and the id of its first entry: any id below it is unknown.
+        self.epoch = ""
+        self.since: EventId = (0, 0)
+        self.following = False  # the reader is connected to Redis and reading on
+        self.last_error = ""  # why the reader last lost Redis (for startup errors)
+        self._stale_epoch = False  # an `epoch` entry of another epoch was read
         # The ring covers every public event with an id above `floor`.
         self.floor: EventId = (0, 0)
         self._ring_ids: list[EventId] = []
@@ -171,6 +210,27 @@ class Fanout:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="ticker-fanout")
         self._pinger = asyncio.create_task(self._ping_forever(), name="ticker-ping")
+
+    async def wait_ready(self, seconds: float) -> None:
+        """Until the first state is loaded; StartupError after `seconds` (issue 11: a
+        stream answered before that got a 503, and EventSource gives up on a 503)."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self.ready.wait()
+        except TimeoutError:
+            why = self.last_error or "no answer"
+            raise StartupError(
+                f"The stream could not load its state from Redis within {seconds:g} s "
+                f"({why}). Check that Redis is running and that REDIS_URL points to it; "
+                "TICKER_STARTUP_TIMEOUT sets how long to wait."
+            ) from None
+
+    @property
+    def serving(self) -> bool:
+        """This process can serve streams: loaded, and its reader is running (it may be
+        reconnecting to Redis: open streams go on from memory meanwhile)."""
+        task = self._task
+        return self.ready.is_set() and task is not None and not task.done()
 
     async def stop(self) -> None:
         self._forget_read()
@@ -220,44 +280,93 @@ class Fanout:
 
     async def _run(self) -> None:
         backoff = 0.1
-        resync = False
+        reload = True  # the first load, or a resync after a failure
+        reason = ""
         while True:
             try:
-                if not self.ready.is_set():
-                    self._load(await self.store.load(self.ring_size + 1))
-                    self.ready.set()
-                    log.info("fan-out ready at %s, %d channels", self.head_id, len(self.channels))
-                elif resync or parse_event_id(await self.store.head()) < self.head:
-                    # Redis came back without the events we had read (it lost data),
-                    # or applying an event failed: rebuild from Redis, reset everyone.
-                    log.warning("resyncing the stream state from Redis (at %s)", self.head_id)
-                    self._load(await self.store.load(self.ring_size + 1))
-                    self._reset_everyone()
-                    resync = False
+                if reload:
+                    await self._reload(reason)
+                    reload = False
+                else:
+                    await self._check_epoch()  # reconnected: is the log still ours?
                 backoff = 0.1
+                self._following(True)
                 await self._follow()
             except asyncio.CancelledError:
                 raise
+            except EpochChanged:
+                self._forget_read()
+                log.warning("another process began a new epoch of the log; reloading")
+                reload, reason = True, "epoch-entry"
             except (RedisError, OSError) as exc:
                 self._forget_read()
+                self._following(False)
+                self.last_error = f"{type(exc).__name__}: {exc}"
                 metrics.reader_reconnects.inc()
                 metrics.redis_errors.labels("stream-reader").inc()
                 log.warning("stream reader lost Redis (%s); retrying in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
             except Exception:
                 # A bug must not silently stop every stream of the process.
                 self._forget_read()
+                self._following(False)
                 log.exception("stream reader failed; resyncing in %.1f s", backoff)
-                resync = True
+                reload, reason = True, "error"
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def _check_epoch(self) -> None:
+        """Is the log still the one we read, in our epoch? If not, reload and reset
+        everyone (issue 11)."""
+        check = await self.store.check_epoch(self.epoch, self.head_id)
+        if check.changed:
+            log.warning(
+                "the log is in a new epoch (%s: %s since %s); reloading",
+                check.verdict,
+                check.epoch,
+                check.since,
+            )
+            await self._reload(check.verdict)
+
+    def _following(self, following: bool) -> None:
+        self.following = following
+        redis_up.set(1 if following else 0)
+
+    async def _reload(self, reason: str) -> None:
+        """Load the state from Redis; after the first load, send everyone a `reset`."""
+        self._load(await self.store.load(self.ring_size + 1))
+        if not self.ready.is_set():
+            self.ready.set()
+            log.info(
+                "fan-out ready at %s (epoch %s), %d channels",
+                self.head_id,
+                self.epoch,
+                len(self.channels),
+            )
+            return
+        log.warning(
+            "reloaded the stream state at %s (epoch %s, %s): a reset to %d subscribers",
+            self.head_id,
+            self.epoch,
+            reason,
+            self._count,
+        )
+        metrics.child(reloads, reason).inc()
+        self._reset_everyone()
 
     async def _follow(self) -> None:
         while True:
             response = await (self._reading or self._read_ahead())
             self._reading = None
+            if response is None:
+                # Quiet for BLOCK_MS: look again, for a loss that came without a
+                # disconnect (a flushed Redis, a failover behind a proxy).
+                await self._check_epoch()
+                continue
             await self.apply(_entries(response))
+            if self._stale_epoch:
+                raise EpochChanged
 
     def _read_ahead(self) -> asyncio.Future[Any]:
         """Issue the next XREAD now, so that events arriving during a long fan-out
@@ -278,6 +387,9 @@ class Fanout:
 
     def _load(self, state: LoadedState) -> None:
         self._undelivered = []
+        self._stale_epoch = False
+        self.epoch = state.epoch
+        self.since = parse_event_id(state.since)
         self.channels = dict(state.channels)
         self.items = {
             channel: {i: {"id": i, **json.loads(raw)} for i, raw in items.items()}
@@ -294,6 +406,9 @@ class Fanout:
             recent = recent[1:]
         else:
             self.floor = parse_event_id(state.trimmed)
+        # Nothing before the epoch can be resumed from (issue 11: after a reload from a
+        # Redis that came back empty, the floor was 0-0 and every old id looked covered).
+        self.floor = max(self.floor, self.since)
         self._ring_ids, self._ring, self._ring_start = [], [], 0
         for entry in recent:
             if entry.type in PUBLIC_TYPES:
@@ -305,12 +420,14 @@ class Fanout:
         """Apply log entries, in order, to the in-memory state, and deliver their frames
         to every subscriber that has not got them yet."""
         self._apply_all(entries)
-        while self._undelivered:
+        while self._undelivered and not self._stale_epoch:
             await self._deliver()
 
     def _apply_all(self, entries: list[LogEntry]) -> None:
         """Apply entries to the state; queue their public events for delivery."""
         for entry in entries:
+            if self._stale_epoch:
+                return  # what follows belongs to the new epoch: the reload reads it
             event = self._apply_one(entry)
             if event is not None:
                 self._undelivered.append(event)
@@ -322,6 +439,10 @@ class Fanout:
             return None  # already applied (a re-issued read)
         self.head, self.head_id = eid, entry.id
         channel = entry.channel
+        if entry.type == "epoch":
+            if _epoch_of(entry) != self.epoch:
+                self._stale_epoch = True
+            return None
         if entry.type == "channel":
             self.channels[channel] = Channel.from_json(json.loads(entry.data))
             self.items.setdefault(channel, {})
@@ -420,7 +541,8 @@ class Fanout:
             return False  # an error is raised where `_follow` awaits it
         self._reading = None
         self._apply_all(_entries(reading.result()))
-        self._read_ahead()
+        if not self._stale_epoch:
+            self._read_ahead()
         return True
 
     @staticmethod
@@ -479,7 +601,11 @@ class Fanout:
         """
         wanted = sorted(self.channels) if sub.channels is None else sorted(sub.channels)
         sub.seen = self.head
-        if after is None or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS:
+        if (
+            after is None
+            or after < self.since  # from before the epoch: unknown (docs/api.md, "Epochs")
+            or after[0] > time.time() * 1000 + FUTURE_TOLERANCE_MS
+        ):
             self._add(sub)
             metrics.resets.inc()
             sub.write_many([self.reset_frame(channel) for channel in wanted])
@@ -554,25 +680,33 @@ class Fanout:
         sub.held = []
         sub.seen = head
         self._add(sub)
+        if all(parse_event_id(last_at_head[c]) <= after for c in wanted):
+            # No wanted channel changed since `after`: nothing to read, nothing to send.
+            metrics.child(metrics.resumes, "memory").inc()
+            sub.release([])
+            return
         after_id = format_event_id(after)
         try:
-            trimmed, entries = await self.store.read_range(after_id, head_id)
+            found = await self.store.read_range(after_id, head_id, self.settings.replay_max)
         except (RedisError, OSError) as exc:
             log.warning("cannot read the log to resume from %s (%s): sending resets", after_id, exc)
             metrics.resets.inc()
             sub.release(list(resets.values()))
             return
         metrics.child(metrics.resumes, "redis").inc()
-        frames: list[Frame] = []
+        # A channel whose events after `after` may not all be in `found` gets a fresh
+        # snapshot instead; a channel with no event since `after` lost nothing.
         reset_channels: set[str] = set()
-        if after < parse_event_id(trimmed):
-            # Events after `after` may be gone. A channel with no event since `after`
-            # lost nothing; every other one gets a fresh snapshot instead.
+        if after < parse_event_id(found.trimmed):
             reset_channels = {c for c in wanted if parse_event_id(last_at_head[c]) > after}
-            frames.extend(resets[c] for c in sorted(reset_channels))
-            if reset_channels:
-                metrics.resets.inc()
-        for entry in entries:
+        if not found.complete:
+            # The read stopped at its cap: channels that changed after it get a reset.
+            cut = parse_event_id(found.entries[-1].id) if found.entries else after
+            reset_channels |= {c for c in wanted if parse_event_id(last_at_head[c]) > cut}
+        frames = [resets[c] for c in sorted(reset_channels)]
+        if reset_channels:
+            metrics.resets.inc()
+        for entry in found.entries:
             if entry.type not in PUBLIC_TYPES or entry.channel in reset_channels:
                 continue
             if sub.channels is None or entry.channel in sub.channels:
@@ -609,6 +743,13 @@ def _coalesced(events: list[Event], start: int) -> int:
         size += len(events[end][2].raw)
         end += 1
     return end
+
+
+def _epoch_of(entry: LogEntry) -> str:
+    try:
+        return str(json.loads(entry.data).get("epoch", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _entries(response: Any) -> list[LogEntry]:

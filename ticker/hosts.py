@@ -29,7 +29,7 @@ from ticker.problems import Problem
 
 log = logging.getLogger("ticker.hosts")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
-ANY_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+ANY_HOST_PATHS = frozenset({"/healthz", "/healthz/redis", "/readyz", "/metrics"})
 _NAME = re.compile(r"^(\*\.)?[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 # A Host header: a name or a bracketed IPv6 literal, then perhaps a port; nothing else.
 _HOST_HEADER = re.compile(r"^(?P<name>[a-z0-9_.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?\Z")

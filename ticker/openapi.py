@@ -468,10 +468,19 @@ PATHS: dict[str, Any] = {
     },
     "/readyz": {
         "get": {
-            "summary": "Redis is reachable and the stream is ready",
+            "summary": "This process can serve streams (its stream state is loaded)",
             "responses": {
-                "200": _json({"type": "object"}, "Ready."),
+                "200": _json({"type": "object"}, "Ready; `redis` tells Redis's state."),
                 "503": _json({"type": "object"}, "Not ready."),
+            },
+        }
+    },
+    "/healthz/redis": {
+        "get": {
+            "summary": "Redis is reachable from this process",
+            "responses": {
+                "200": _json({"type": "object"}, "Reachable."),
+                "503": _json({"type": "object"}, "Unreachable."),
             },
         }
     },

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+import math
+from datetime import datetime, timedelta
 from typing import Any
 
 from ticker import logs
-from ticker.model import Channel, ItemInput, parse_rfc3339, rfc3339, utc_now
+from ticker.model import Channel, ItemInput, rfc3339, utc_now
 from ticker.store import Conflict, NotFound, PublishOutcome, Store, dumps
 
 __all__ = ["IdempotencyMismatch", "NotFound", "correct", "publish", "retract"]
@@ -33,7 +34,8 @@ async def publish(
     actor: str,
     idempotency_key: str | None = None,
 ) -> PublishOutcome:
-    now = utc_now().replace(microsecond=0)
+    exact = utc_now()
+    now = exact.replace(microsecond=0)  # the item's times are shown to the second
     ttl = inp.ttl_seconds or channel.default_ttl_seconds
     expires = now + timedelta(seconds=ttl)
     item = {
@@ -50,7 +52,7 @@ async def publish(
         # Scoped to the caller, so two desks' keys never collide.
         idempotency = (actor, idempotency_key, _fingerprint(inp))
     outcome = await store.publish(
-        channel.id, dumps(item), int(expires.timestamp() * 1000), actor, idempotency
+        channel.id, dumps(item), _expiry_ms(exact, ttl), actor, idempotency
     )
     if not outcome.fingerprint_matches:
         raise IdempotencyMismatch(idempotency_key)
@@ -79,7 +81,9 @@ async def correct(
         if raw is None:
             raise NotFound(item_id)
         item = json.loads(raw)
-        now = utc_now().replace(microsecond=0)
+        exact = utc_now()
+        now = exact.replace(microsecond=0)
+        expires_ms = None  # unchanged, to the millisecond
         if inp.text is not None:
             item["text"] = inp.text
         if inp.url_given:
@@ -88,8 +92,8 @@ async def correct(
             item["priority"] = inp.priority
         if inp.ttl_seconds is not None:
             item["expires_at"] = rfc3339(now + timedelta(seconds=inp.ttl_seconds))
+            expires_ms = _expiry_ms(exact, inp.ttl_seconds)
         item["updated_at"] = rfc3339(now)
-        expires_ms = int(parse_rfc3339(item["expires_at"]).timestamp() * 1000)
         new_raw = dumps(item)
         try:
             await store.update(channel.id, item_id, raw, new_raw, expires_ms, actor)
@@ -98,6 +102,14 @@ async def correct(
         logs.action("correct", channel=channel.id, id=item_id, actor=actor, text=item["text"])
         return {"id": item_id, **item}
     raise Conflict(item_id)
+
+
+def _expiry_ms(now: datetime, ttl_seconds: int) -> int:
+    """When the expiry job may remove an item: `ttl_seconds` after `now`, to the
+    millisecond, rounded up. `expires_at` shows that time to the second, rounded down
+    like `created_at`, so the item never goes before `created_at + ttl` (issue 11:
+    basing this on the truncated `now` expired items up to a second early)."""
+    return math.ceil(now.timestamp() * 1000) + ttl_seconds * 1000
 
 
 async def retract(

@@ -1,4 +1,10 @@
-"""Health and readiness for load balancers and orchestrators (API.md, "Operations")."""
+"""Health and readiness for load balancers and orchestrators (docs/api.md, "Operations").
+
+Three questions, three answers (issue 14, item 6): `/healthz` is the process alive,
+`/readyz` can it serve streams, `/healthz/redis` can it reach Redis. Readiness does not
+depend on Redis: open streams go on from memory while Redis is away, so taking every
+process out of the balancer at the same time because Redis blinked would help no one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ticker.fanout import redis_up
 from ticker.routes.common import services
 
 
@@ -15,31 +22,52 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready: the fan-out has loaded the stream and its reader runs (following the log,
+    or reconnecting to Redis: then streams are served from memory and catch up later)."""
     svc = services(request)
-    try:
-        await svc.store.redis.ping()
-    except (RedisError, OSError) as exc:
-        return JSONResponse(
-            {"status": "unavailable", "redis": f"unreachable: {exc}"},
-            status_code=503,
-            headers={"Retry-After": "2"},
-        )
-    ready = svc.fanout.ready.is_set()
-    # Not ready until the stream has loaded its state: a balancer must not send streams yet.
+    fanout = svc.fanout
+    ready = fanout.serving
+    body = {
+        "status": "ok" if ready else "starting",
+        "stream": "ready" if ready else "starting",
+        "reader": "following" if fanout.following else "reconnecting",
+        "redis": await _redis_state(request),
+        "epoch": fanout.epoch,
+        "position": fanout.head_id,
+        "subscribers": fanout.subscriber_count,
+        "direct_subscribers": sum(s.direct for s in fanout.subscribers()),
+    }
     return JSONResponse(
-        {
-            "status": "ok" if ready else "starting",
-            "redis": "ok",
-            "stream": "ready" if ready else "starting",
-            "subscribers": svc.fanout.subscriber_count,
-            "direct_subscribers": sum(s.direct for s in svc.fanout.subscribers()),
-        },
+        body,
         status_code=200 if ready else 503,
         headers={} if ready else {"Retry-After": "2"},
     )
 
 
+async def redis_health(request: Request) -> Response:
+    """Redis, as the API sees it: 503 while it cannot be reached (publishing fails)."""
+    state = await _redis_state(request)
+    if state == "ok":
+        return JSONResponse({"status": "ok", "redis": "ok"})
+    return JSONResponse(
+        {"status": "unavailable", "redis": state},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _redis_state(request: Request) -> str:
+    try:
+        await services(request).store.redis.ping()
+    except (RedisError, OSError) as exc:
+        redis_up.set(0)
+        return f"unreachable: {exc}"
+    redis_up.set(1)
+    return "ok"
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/healthz/redis", redis_health, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
 ]

@@ -4,8 +4,10 @@ from ticker.store.connect import api_client, open_store, reader_client
 from ticker.store.keys import Keys
 from ticker.store.store import (
     Conflict,
+    EpochCheck,
     LoadedState,
     LogEntry,
+    LogRange,
     NotFound,
     NotReplicated,
     PublishOutcome,
@@ -19,9 +21,11 @@ from ticker.store.store import (
 
 __all__ = [
     "Conflict",
+    "EpochCheck",
     "Keys",
     "LoadedState",
     "LogEntry",
+    "LogRange",
     "NotFound",
     "NotReplicated",
     "PublishOutcome",

@@ -14,15 +14,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from ticker.store.store import LogEntry, Store, dumps
+from ticker.store.store import LogEntry, Store, decoded, dumps
 
 __all__ = ["AuditEntry", "DeskStore", "SessionRecord", "session_digest"]
-
-
-def _text(value: bytes | str) -> str:
-    # The store's client decodes replies (decode_responses=True); redis-py's types
-    # cannot say so, and a client made without it would hand back bytes.
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def session_digest(session_id: str) -> str:
@@ -75,7 +69,7 @@ class DeskStore:
         fresh = secrets.token_urlsafe(48)
         await self.redis.set(self.keys.desk_secret, fresh, nx=True)
         value = await self.redis.get(self.keys.desk_secret)
-        return _text(value) if value else fresh
+        return decoded(value) if value else fresh
 
     # Sessions
 
@@ -113,7 +107,7 @@ class DeskStore:
     async def end_other_sessions(self, user: str, keep_session_id: str) -> int:
         keep = session_digest(keep_session_id)
         digests = await self.redis.smembers(self.keys.user_sessions(user))
-        others = [d for d in map(_text, digests) if d != keep]
+        others = [d for d in map(decoded, digests) if d != keep]
         if not others:
             return 0
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -163,7 +157,7 @@ class DeskStore:
                 "actor": actor,
             },
         )
-        return _text(entry_id)
+        return decoded(entry_id)
 
     async def audit(
         self, newest: str = "+", oldest: str = "-", count: int = 500
@@ -171,7 +165,7 @@ class DeskStore:
         """Audit records between two ids (inclusive; `(id` excludes), newest first."""
         raw = await self.redis.xrevrange(self.keys.audit, newest, oldest, count=count)
         return [
-            LogEntry.from_fields(_text(eid), {_text(k): _text(v) for k, v in fields.items()})
+            LogEntry.from_fields(decoded(eid), {decoded(k): decoded(v) for k, v in fields.items()})
             for eid, fields in raw or []
             if eid is not None and fields is not None
         ]

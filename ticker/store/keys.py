@@ -6,6 +6,9 @@
 |                          |        | and channel change (fields type, channel, item, data,   |
 |                          |        | actor, old)                                             |
 | `{p}log:trimmed`         | string | id of the newest entry trimmed away (resume horizon)    |
+| `{p}log:epoch`           | hash   | the log's epoch: `id` (random) and `since` (the id of   |
+|                          |        | the `epoch` entry that began it); a new one after Redis |
+|                          |        | lost data (docs/api.md, "Epochs")                       |
 | `{p}channels`            | hash   | channel id -> channel JSON                              |
 | `{p}items:{channel}`     | hash   | item id -> item JSON without its id (the live state)    |
 | `{p}last`                | hash   | channel id -> id of the last event applied to its state |
@@ -50,6 +53,10 @@ class Keys:
     @property
     def trimmed(self) -> str:
         return f"{self.prefix}log:trimmed"
+
+    @property
+    def epoch(self) -> str:
+        return f"{self.prefix}log:epoch"
 
     @property
     def channels(self) -> str:

@@ -24,6 +24,44 @@ local function id_less(a, b)
 end
 """
 
+# Helpers of the stream epoch (issue 11, after Centrifugo's StreamPosition{Offset, Epoch}).
+# An epoch is a run of the log that no data loss has interrupted. `{p}log:epoch` holds
+# its random id and `since`, the id of the `epoch` entry that opened it in the log.
+# `since` is above every id any process could have sent before the loss (above the
+# log's own last id, the caller's last read id, and Redis's clock), so every id a
+# client holds from before is below it: such an id is unknown and gets a `reset`.
+_EPOCH = (
+    _ID_LESS
+    + """
+local function last_generated(log)
+  if redis.call('EXISTS', log) == 0 then return '0-0' end
+  local info = redis.call('XINFO', 'STREAM', log)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then return info[i + 1] end
+  end
+  return '0-0'
+end
+local function new_epoch(epoch_key, log, token, floor)
+  local top = last_generated(log)
+  if id_less(floor, top) then floor = top end
+  local fm, fs = string.match(floor, '^(%d+)-(%d+)$')
+  fm, fs = tonumber(fm), tonumber(fs)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local since
+  if now > fm then
+    since = string.format('%.0f-0', now)
+  else
+    since = string.format('%.0f-%.0f', fm, fs + 1)
+  end
+  redis.call('XADD', log, since, 'type', 'epoch', 'channel', '', 'item', '',
+    'data', '{"epoch":"' .. token .. '"}', 'actor', '')
+  redis.call('HSET', epoch_key, 'id', token, 'since', since)
+  return {token, since}
+end
+"""
+)
+
 # KEYS: log, channels, items:{c}, expiry, last, idem, audit
 # ARGV: channel, item json (no id), expires ms, actor, idempotency fingerprint ('' = none), idem ttl
 # -> {1, id} published; {0, stored} the first result of this Idempotency-Key; {-1} no channel
@@ -47,7 +85,7 @@ return {1, id}
 """
 
 # KEYS: log, items:{c}, expiry, last, audit
-# ARGV: channel, item id, expected current json, new json, expires ms, actor
+# ARGV: channel, item id, expected current json, new json, expires ms ('' = keep), actor
 # -> {1, event id}; {0, current} when the item changed meanwhile; {-1} no such item
 UPDATE = """
 local cur = redis.call('HGET', KEYS[2], ARGV[2])
@@ -58,7 +96,9 @@ local eid = redis.call('XADD', KEYS[1], '*', 'type', 'update', 'channel', ARGV[1
 redis.call('XADD', KEYS[5], '*', 'type', 'update', 'channel', ARGV[1],
   'item', ARGV[2], 'data', ARGV[4], 'actor', ARGV[6], 'old', cur)
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1] .. '/' .. ARGV[2])
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1] .. '/' .. ARGV[2])
+end
 redis.call('HSET', KEYS[4], ARGV[1], eid)
 return {1, eid}
 """
@@ -123,27 +163,59 @@ return removed
 """
 )
 
-# KEYS: channels, log, last, trimmed
-# ARGV: key prefix, how many recent entries
-# -> {head id, channels, {channel, items}..., last, recent entries (newest first), trimmed}
-LOAD = """
+# KEYS: channels, log, last, trimmed, epoch
+# ARGV: key prefix, how many recent entries, a random token (the epoch's id, if one is made)
+# -> {head id, channels, {channel, items}..., last, recent entries (newest first), trimmed,
+#     epoch id, epoch's first id}
+# A log without an epoch starts one first (a fresh install, or a Redis that came back
+# empty): the loaded head then includes its `epoch` entry.
+LOAD = (
+    _EPOCH
+    + """
+local epoch = redis.call('HMGET', KEYS[5], 'id', 'since')
+if not epoch[1] then epoch = new_epoch(KEYS[5], KEYS[2], ARGV[3], '0-0') end
 local channels = redis.call('HGETALL', KEYS[1])
 local items = {}
 for i = 1, #channels, 2 do
   items[#items + 1] = channels[i]
   items[#items + 1] = redis.call('HGETALL', ARGV[1] .. 'items:' .. channels[i])
 end
-local head = '0-0'
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  local info = redis.call('XINFO', 'STREAM', KEYS[2])
-  for i = 1, #info, 2 do
-    if info[i] == 'last-generated-id' then head = info[i + 1] end
-  end
-end
+local head = last_generated(KEYS[2])
 local recent = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', ARGV[2])
 local trimmed = redis.call('GET', KEYS[4]) or '0-0'
-return {head, channels, items, redis.call('HGETALL', KEYS[3]), recent, trimmed}
+return {head, channels, items, redis.call('HGETALL', KEYS[3]), recent, trimmed,
+  epoch[1], epoch[2]}
 """
+)
+
+# KEYS: epoch, log, trimmed
+# ARGV: the epoch id the process has, the last log id it read, a random token
+# -> {epoch id, epoch's first id, "same" | "changed" | "missing" | "behind"}
+# Run by the stream reader each time it reconnects, before it reads on from its id.
+# One script, so that no write can land between the look and the verdict (issue 11:
+# comparing the log's newest id with ours missed a loss as soon as anything was written
+# after Redis came back). The log is behind us when the entry we read last is neither
+# in it nor trimmed away: then Redis lost data and a new epoch starts.
+CHECK_EPOCH = (
+    _EPOCH
+    + """
+local cur = redis.call('HMGET', KEYS[1], 'id', 'since')
+if not cur[1] then
+  local made = new_epoch(KEYS[1], KEYS[2], ARGV[3], ARGV[2])
+  return {made[1], made[2], 'missing'}
+end
+if cur[1] ~= ARGV[1] then return {cur[1], cur[2], 'changed'} end
+local read = ARGV[2]
+if read == '0-0' or #redis.call('XRANGE', KEYS[2], read, read) == 1 then
+  return {cur[1], cur[2], 'same'}
+end
+if not id_less(redis.call('GET', KEYS[3]) or '0-0', read) then
+  return {cur[1], cur[2], 'same'}  -- trimmed away in its time, not lost
+end
+local made = new_epoch(KEYS[1], KEYS[2], ARGV[3], read)
+return {made[1], made[2], 'behind'}
+"""
+)
 
 # KEYS: channels, log, audit
 # ARGV: channel id, channel json, actor

@@ -18,8 +18,10 @@ from ticker.store.keys import Keys
 
 __all__ = [
     "Conflict",
+    "EpochCheck",
     "LoadedState",
     "LogEntry",
+    "LogRange",
     "NotFound",
     "NotReplicated",
     "PublishOutcome",
@@ -34,6 +36,12 @@ __all__ = [
 def dumps(value: Any) -> str:
     """Compact JSON, UTF-8 text as is: the one encoding used in Redis and on the wire."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def decoded(value: bytes | str) -> str:
+    # The store's clients decode replies (decode_responses=True); redis-py's types
+    # cannot say so, and a client made without it would hand back bytes.
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def with_id(item_id: str, raw: str) -> dict[str, Any]:
@@ -103,6 +111,30 @@ class LoadedState:
     last: dict[str, str]
     recent: list[LogEntry]  # oldest first
     trimmed: str
+    epoch: str = ""  # the log's epoch id
+    since: str = "0-0"  # the id of the entry that began it: every older id is unknown
+
+
+@dataclass(frozen=True)
+class EpochCheck:
+    """What the stream reader finds when it reconnects (`Store.check_epoch`)."""
+
+    epoch: str
+    since: str
+    verdict: str  # "same"; "changed" (another process began one); "missing", "behind" (we did)
+
+    @property
+    def changed(self) -> bool:
+        return self.verdict != "same"
+
+
+@dataclass(frozen=True)
+class LogRange:
+    """A bounded read of the log (`Store.read_range`)."""
+
+    trimmed: str  # the trim horizon, read with the entries
+    entries: list[LogEntry]
+    complete: bool  # False: the read stopped at its cap before reaching `upto`
 
 
 @dataclass(frozen=True)
@@ -172,6 +204,7 @@ class Store:
         self._expire = redis.register_script(scripts.EXPIRE)
         self._trim = redis.register_script(scripts.TRIM)
         self._load = redis.register_script(scripts.LOAD)
+        self._check_epoch = redis.register_script(scripts.CHECK_EPOCH)
         self._save_channel = redis.register_script(scripts.SAVE_CHANNEL)
         self._save_user = redis.register_script(scripts.SAVE_USER)
 
@@ -204,7 +237,8 @@ class Store:
         return Snapshot(channel, last or "0-0", items[:limit])
 
     async def get_item_raw(self, channel: str, item_id: str) -> str | None:
-        return await self.redis.hget(self.keys.items(channel), item_id)
+        raw = await self.redis.hget(self.keys.items(channel), item_id)
+        return None if raw is None else decoded(raw)
 
     async def publish(
         self,
@@ -240,13 +274,28 @@ class Store:
         )
 
     async def update(
-        self, channel: str, item_id: str, old_json: str, new_json: str, expires_ms: int, actor: str
+        self,
+        channel: str,
+        item_id: str,
+        old_json: str,
+        new_json: str,
+        expires_ms: int | None,
+        actor: str,
     ) -> str:
+        """Replace a live item if it is still `old_json`; `expires_ms` None keeps its
+        expiry time as it is (to the millisecond)."""
         k = self.keys
         result = await self._replicated(
             self._update,
             keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
-            args=[channel, item_id, old_json, new_json, expires_ms, actor],
+            args=[
+                channel,
+                item_id,
+                old_json,
+                new_json,
+                "" if expires_ms is None else expires_ms,
+                actor,
+            ],
         )
         if int(result[0]) == -1:
             raise NotFound(item_id)
@@ -300,9 +349,12 @@ class Store:
     # The log
 
     async def load(self, recent: int) -> LoadedState:
+        """The live state, the `recent` newest log entries and the epoch, in one atomic
+        step; a log without an epoch gets one first."""
         k = self.keys
-        head, channels, items, last, entries, trimmed = await self._load(
-            keys=[k.channels, k.log, k.last, k.trimmed], args=[k.prefix, recent]
+        head, channels, items, last, entries, trimmed, epoch, since = await self._load(
+            keys=[k.channels, k.log, k.last, k.trimmed, k.epoch],
+            args=[k.prefix, recent, secrets.token_hex(8)],
         )
         channel_map = {
             channels[i]: Channel.from_json(json.loads(channels[i + 1]))
@@ -316,7 +368,18 @@ class Store:
             last=_pairs(last),
             recent=[LogEntry.from_fields(eid, _pairs(f)) for eid, f in reversed(entries)],
             trimmed=trimmed,
+            epoch=epoch,
+            since=since,
         )
+
+    async def check_epoch(self, epoch: str, read: str) -> EpochCheck:
+        """Is the log still the one we read up to `read`, in epoch `epoch`? If Redis lost
+        it (the epoch is gone, or the entry `read` is, untrimmed), a new epoch begins."""
+        k = self.keys
+        found, since, verdict = await self._check_epoch(
+            keys=[k.epoch, k.log, k.trimmed], args=[epoch, read, secrets.token_hex(8)]
+        )
+        return EpochCheck(found, since, verdict)
 
     async def head(self) -> str:
         """The id of the newest entry ever added to the log ("0-0" for none)."""
@@ -326,13 +389,16 @@ class Store:
             return "0-0"
         return str(info["last-generated-id"])
 
-    async def read_range(self, after: str, upto: str) -> tuple[str, list[LogEntry]]:
-        """Entries in (after, upto], with the trim horizon read in the same MULTI."""
+    async def read_range(self, after: str, upto: str, limit: int) -> LogRange:
+        """At most `limit` entries in (after, upto], with the trim horizon read in the
+        same MULTI. Bounded, so that one resume cannot make Redis (and us) copy the
+        whole log (issue 12, finding 11)."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.trimmed)
-            pipe.xrange(self.keys.log, f"({after}", upto)
-            trimmed, entries = await pipe.execute()
-        return trimmed or "0-0", [LogEntry.from_fields(eid, f) for eid, f in entries]
+            pipe.xrange(self.keys.log, f"({after}", upto, count=limit + 1)
+            trimmed, raw = await pipe.execute()
+        entries = [LogEntry.from_fields(eid, f) for eid, f in raw[:limit]]
+        return LogRange(trimmed or "0-0", entries, complete=len(raw) <= limit)
 
     # Tokens
 
@@ -406,6 +472,14 @@ class Store:
     async def list_users(self) -> list[UserRecord]:
         raw = await self.redis.hgetall(self.keys.users)
         return sorted((_user(json.loads(v)) for v in raw.values()), key=lambda u: u.name)
+
+    # Start-up
+
+    async def claim_bootstrap(self, holder: str, seconds: int = 60) -> bool:
+        """Take `{p}bootstrap` for `seconds` unless another process holds it (SET NX EX).
+        Of several processes starting together on an empty Redis, only the one that gets
+        True creates the first channel and admin, so there is one admin, printed once."""
+        return bool(await self.redis.set(self.keys.bootstrap, holder, nx=True, ex=seconds))
 
     # Feeds and the fleet view (issues 14 and 15)
 

@@ -186,6 +186,7 @@ async def test_two_processes_listed_with_totals_and_a_killed_one_vanishes(
             b.kill()
             body = await poll(lambda: status(a, admin_token), lambda s: len(mine(s)) == 1)
             gone_after = time.monotonic() - killed_at
+            print(f"killed process left the status view after {gone_after:.2f} s (TTL {TTL} s)")
             assert mine(body)[0]["pid"] == a.proc.pid  # type: ignore[union-attr]
             assert body["totals"]["subscribers"] == 3
             assert body["totals"]["channels"] == {chan: 3}
@@ -215,7 +216,7 @@ async def test_readers_counted_over_every_process_as_they_come_and_go(
 ) -> None:
     a, b = fleet
     assert stats(a, editor_token, chan)["readers"] == 0
-    async with streams(a, 2, channels=chan), streams(b, 1, channels=f"{chan},other"):
+    async with streams(a, 2, channels=chan), streams(b, 1, channels=f"{chan},main"):
         await poll(lambda: stats(b, editor_token, chan), lambda s: s["readers"] == 3)
         async with streams(b, 1):  # a stream of every channel reads this one too
             await poll(lambda: stats(a, editor_token, chan), lambda s: s["readers"] == 4)
@@ -241,7 +242,7 @@ async def test_each_item_counts_the_streams_it_went_out_to(
         await poll(lambda: stats(a, editor_token, chan), lambda s: delivered(s) == 5)
         # A new stream gets the item in its reset: one more. A stream of another
         # channel, and a resume that already had it, add nothing.
-        async with streams(b, 1, channels=chan), streams(a, 1, channels="other"):
+        async with streams(b, 1, channels=chan), streams(a, 1, channels="main"):
             pass
         last = on_a[0].last_id
         assert last is not None

@@ -125,7 +125,10 @@ def test_every_wait_ends(desk: TickerServer) -> None:
         r = login_attempt(c, "admin", PASSWORD)
         assert r.status_code == 429
         assert 0 < int(r.headers["retry-after"]) <= throttle.ACCOUNT_ADDRESS.window
-        assert "دقيقة" in r.text  # says how long to wait
+        # Says how long to wait, in Arabic's plural forms (one, two, then 3-10: few).
+        minutes = -(-int(r.headers["retry-after"]) // 60)
+        wait = {1: "دقيقة واحدة", 2: "دقيقتين"}.get(minutes, f"{minutes} دقائق")
+        assert f"انتظر {wait} ثم" in r.text
         # Fixed windows from the first failure (here fast-forwarded in Redis): no lock
         # is ever permanent, and later failures never extend one.
         redis = redis_py.Redis.from_url(desk.redis_url)

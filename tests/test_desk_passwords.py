@@ -12,6 +12,7 @@ from tests.support import RedisServer, TickerServer, cli
 from ticker.auth import hash_password
 from ticker.desk.passwords import (
     MIN_LENGTH,
+    REASONS,
     WeakPassword,
     check_new_password,
     common_passwords,
@@ -47,7 +48,7 @@ def test_the_rule(password: str, reason: str | None) -> None:
     with pytest.raises(WeakPassword) as caught:
         check_new_password(password)
     assert caught.value.reason == reason
-    assert password_error(password) == f"password.rule_{reason}"
+    assert password_error(password) == REASONS[reason][0]  # the desk's message
 
 
 def test_the_shipped_list_has_the_1000_most_common() -> None:

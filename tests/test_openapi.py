@@ -14,7 +14,7 @@ from ticker.app import create_app
 from ticker.config import Settings
 
 # HTML pages and their assets are documented in docs/desk.md and docs/widget.md.
-NOT_API = ("/desk", "/widget/", "/widget-", "/static")
+NOT_API = ("/desk", "/widget/", "/widget-", "/static", "/favicon.ico", "/live/assets/")
 
 
 def test_every_route_is_described(server: TickerServer) -> None:

@@ -389,9 +389,9 @@ def test_marquee_moves_in_reading_direction_and_pauses(
     assert abs(moved()) < 0.5
     page.mouse.move(5, 700)
     assert moved() > 5
-    # A link reached by keyboard (back from the pause button, which had the focus) stops
-    # the strip and is in view, not scrolled away.
-    page.keyboard.press("Shift+Tab")
+    # A link reached by keyboard (on from the pause button, which had the focus and comes
+    # first) stops the strip and is in view, not scrolled away.
+    page.keyboard.press("Tab")
     focus = page.evaluate(
         """() => {
       const root = document.querySelector('breaking-ticker').shadowRoot;
@@ -402,7 +402,7 @@ def test_marquee_moves_in_reading_direction_and_pauses(
     }"""
     )
     assert focus == {"tag": "A", "moving": 0, "inside": True}
-    page.keyboard.press("Tab")  # back on the pause button: the strip moves again
+    page.keyboard.press("Shift+Tab")  # back on the pause button: the strip moves again
     assert moved() > 5
     assert page.evaluate("window.__violations") == []
 

@@ -24,7 +24,7 @@ from ticker.heartbeat import Heartbeat
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, desk, embed, feeds, ops, status, stream
+from ticker.routes import api, desk, embed, feeds, live, ops, status, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
 from ticker.store import NotReplicated, api_client, open_store, reader_client
@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
             *api.routes,
             *stream.routes,
             *embed.routes,
+            *live.routes,
             *feeds.routes,
             *status.routes,
             *desk.routes,

@@ -454,6 +454,25 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/live/{channel}": {
+        "get": {
+            "summary": "A channel's live items as a page for search engines and readers "
+            "without JavaScript, with LiveBlogPosting structured data; live with JavaScript",
+            "parameters": [
+                {
+                    "name": "channel",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "example": "main"},
+                }
+            ],
+            "responses": {
+                "200": {"description": "HTML, with an ETag.", "content": {"text/html": {}}},
+                "304": {"description": "Not modified since the ETag given."},
+                "404": {"description": "Unknown channel.", "content": {"text/html": {}}},
+            },
+        }
+    },
     "/demo": {
         "get": {
             "summary": "A sample news page with the widget",

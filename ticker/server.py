@@ -137,7 +137,7 @@ async def _bootstrap(settings: Settings) -> None:
             if not await store.claim_bootstrap(str(os.getpid()), seconds=60):
                 return
             if not await store.channels():
-                await store.save_channel(Channel(id="main", title="عاجل"), actor="system")
+                await store.save_channel(Channel(id="main", title="الرئيسية"), actor="system")
                 print("Created channel 'main'.", flush=True)
             if not await store.list_users():
                 password = secrets.token_urlsafe(12)

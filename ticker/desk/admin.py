@@ -20,6 +20,7 @@ from starlette.responses import Response
 from ticker.auth import ROLES, hash_password
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form
+from ticker.desk.i18n import N_
 from ticker.desk.pages import desk_page, redirect, render, require_admin, require_post
 from ticker.desk.passwords import password_error
 from ticker.desk.sessions import Session
@@ -149,7 +150,7 @@ async def _invalid(
         session,
         page,
         status=422,
-        message="error.fields",
+        message=N_("Fix the marked fields, then try again."),
         kind="error",
         errors=errors,
         form=form,
@@ -169,15 +170,15 @@ def _channel_fields(form: Form) -> tuple[dict[str, str], Errors]:
     }
     errors: Errors = {}
     if not 1 <= len(values["title"]) <= TITLE_MAX:
-        errors["title"] = ("field.title", {})
+        errors["title"] = (N_("Write a title (up to 100 characters)."), {})
     if not LANG_TAG.match(values["lang"]):
-        errors["lang"] = ("field.lang", {})
+        errors["lang"] = (N_("A language code such as ar or en."), {})
     try:
         check_timezone(values["timezone"])
     except FieldError:
-        errors["timezone"] = ("field.timezone", {})
+        errors["timezone"] = (N_("A known time zone such as Asia/Beirut."), {})
     if not values["ttl_hours"].isdigit() or int(values["ttl_hours"]) not in CHANNEL_TTL_HOURS:
-        errors["ttl_hours"] = ("field.ttl", {})
+        errors["ttl_hours"] = (N_("Choose a lifetime from the list."), {})
     return values, errors
 
 
@@ -185,7 +186,7 @@ def _channel_fields(form: Form) -> tuple[dict[str, str], Errors]:
 async def channels_page(request: Request) -> Response:
     session = await require_admin(request)
     done = request.query_params.get("done") == "1"
-    return await _admin_page(request, session, "channels", message="done.saved" if done else "")
+    return await _admin_page(request, session, "channels", message=N_("Saved.") if done else "")
 
 
 async def _save_channel(
@@ -211,9 +212,15 @@ async def add_channel(request: Request) -> Response:
     try:
         check_channel_id(channel_id)
     except FieldError:
-        errors["id"] = ("field.channel_id", {})
+        errors["id"] = (
+            N_(
+                "Id: lower-case letters, digits and dashes, starting with a letter or "
+                "digit, up to 32."
+            ),
+            {},
+        )
     if not errors and await store.get_channel(channel_id) is not None:
-        errors["id"] = ("channels.exists", {"channel": channel_id})
+        errors["id"] = (N_("Channel “%(channel)s” already exists."), {"channel": channel_id})
     if errors:
         return await _invalid(request, session, "channels", errors, {"id": channel_id, **values})
     return await _save_channel(store, session, channel_id, values)
@@ -226,7 +233,7 @@ async def edit_channel(request: Request) -> Response:
     channel_id = request.path_params["channel"]
     old = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if old is None:
-        raise DeskError(404, "error.unknown_channel", channel=channel_id)
+        raise DeskError(404, N_("There is no channel “%(channel)s”."), channel=channel_id)
     values, errors = _channel_fields(form)
     if errors:
         return await _invalid(
@@ -237,14 +244,21 @@ async def edit_channel(request: Request) -> Response:
 
 # Users
 
+USER_DONE = {
+    "added": N_("Added “%(name)s”."),
+    "disabled_done": N_("“%(name)s” is disabled and their open sessions have ended."),
+    "enabled_done": N_("“%(name)s” is enabled."),
+    "reset_done": N_("“%(name)s” has a new password; their open sessions have ended."),
+}
+
 
 def _done(request: Request) -> tuple[str, dict[str, Any]]:
     q = request.query_params
     key = q.get("done", "")
-    if key in ("added", "disabled_done", "enabled_done", "reset_done"):
-        return f"users.{key}", {"name": q.get("name", "")}
+    if key in USER_DONE:
+        return USER_DONE[key], {"name": q.get("name", "")}
     if key == "saved":
-        return "done.saved", {}
+        return N_("Saved."), {}
     return "", {}
 
 
@@ -265,11 +279,11 @@ async def add_user(request: Request) -> Response:
     channels = await _selected_channels(form, store)
     errors: Errors = {}
     if not NAME.match(name):
-        errors["name"] = ("field.user_name", {})
+        errors["name"] = (N_("Name: letters, digits, dots, dashes and underscores, up to 64."), {})
     elif await store.get_user(name) is not None:
-        errors["name"] = ("users.exists", {"name": name})
+        errors["name"] = (N_("There is already a user “%(name)s”."), {"name": name})
     if role not in ROLES:
-        errors["role"] = ("field.role", {})
+        errors["role"] = (N_("Choose a role."), {})
     weak = password_error(password)
     if weak:
         errors["password"] = (weak, {})
@@ -299,7 +313,7 @@ async def change_user(request: Request) -> Response:
     name = request.path_params["name"]
     user = await store.get_user(name)
     if user is None:
-        raise DeskError(404, "users.no_such", name=name)
+        raise DeskError(404, N_("There is no user “%(name)s”."), name=name)
     action = form.get("action", "")
     is_self = user.name == session.user.name
     if action == "disable":
@@ -338,7 +352,7 @@ async def change_user(request: Request) -> Response:
     if action == "save":
         role = form.get("role", "")
         if role not in ROLES:
-            raise DeskError(422, "field.role")
+            raise DeskError(422, N_("Choose a role."))
         if is_self and role != "admin":
             return await _not_self(request, session)
         channels = await _selected_channels(form, store)
@@ -351,13 +365,18 @@ async def change_user(request: Request) -> Response:
             audit={"action": "change", "role": role, "channels": channels},
         )
         return redirect("/desk/admin/users?done=saved")
-    raise DeskError(400, "error.bad_form")
+    raise DeskError(400, N_("The form could not be read."))
 
 
 async def _not_self(request: Request, session: Session) -> Response:
     """An admin may not disable their own account nor take away their own admin role."""
     return await _admin_page(
-        request, session, "users", status=409, message="users.self", kind="error"
+        request,
+        session,
+        "users",
+        status=409,
+        message=N_("You cannot disable your own account or take away your own admin role."),
+        kind="error",
     )
 
 
@@ -384,7 +403,11 @@ async def tokens_page(request: Request) -> Response:
     revoked = request.query_params.get("revoked", "")
     if revoked:
         return await _admin_page(
-            request, session, "tokens", message="tokens.revoked", message_params={"name": revoked}
+            request,
+            session,
+            "tokens",
+            message=N_("Revoked token “%(name)s”."),
+            message_params={"name": revoked},
         )
     return await _admin_page(request, session, "tokens")
 
@@ -397,12 +420,12 @@ async def create_token(request: Request) -> Response:
     channels = await _selected_channels(form, store)
     errors: Errors = {}
     if not NAME.match(name):
-        errors["name"] = ("field.user_name", {})
+        errors["name"] = (N_("Name: letters, digits, dots, dashes and underscores, up to 64."), {})
     if not errors:
         try:
             token = await store.create_token(name, channels, rfc3339(utc_now()))
         except ValueError:
-            errors["name"] = ("tokens.exists", {"name": name})
+            errors["name"] = (N_("There is already a token “%(name)s”."), {"name": name})
     if errors:
         return await _invalid(
             request, session, "tokens", errors, {"name": name, "channels": channels}
@@ -426,6 +449,6 @@ async def revoke_token(request: Request) -> Response:
     store = services(request).store
     name = request.path_params["name"]
     if not await store.revoke_token(name):
-        raise DeskError(404, "error.not_found")
+        raise DeskError(404, N_("Nothing here."))
     await DeskStore(store).record("token", _actor(session), name, {"action": "revoke"})
     return redirect(f"/desk/admin/tokens?revoked={quote(name)}")

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ticker.desk.i18n import Translator, translator
+from ticker.desk.i18n import Translator, clock, translator
 from ticker.desk.pages import desk_page, render, require_admin
 from ticker.desk.security import secure
 from ticker.model import CHANNEL_ID, EVENT_ID, Channel, parse_event_id
@@ -90,14 +90,14 @@ def who(actor: str, entry_type: str, t: Translator) -> str:
     if kind == "user" and name:
         return name
     if kind == "token" and name:
-        return t("audit.token", name=name)
+        return t("token %(name)s", name=name)
     if actor == "cli":
-        return t("audit.cli")
+        return t("command line")
     if actor == "system":
-        return t("audit.system")
+        return t("system")
     if not actor and entry_type == "expire":
-        return t("audit.expiry")
-    return actor or t("audit.system")
+        return t("automatic expiry")
+    return actor or t("system")
 
 
 def _text(value: Any) -> str:
@@ -110,7 +110,7 @@ def row(entry: AuditEntry, tz: ZoneInfo, t: Translator) -> AuditRow:
     old = _json(entry.old)
     out = AuditRow(
         id=entry.id,
-        when=moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S"),
+        when=clock(moment, str(tz), t.lang, "yyyy-MM-dd HH:mm:ss"),
         when_utc=moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
         type=entry.type,
         channel=entry.channel,
@@ -217,9 +217,9 @@ async def audit_page(request: Request) -> Response:
     older = rows[PAGE - 1].id if len(rows) > PAGE else ""  # the next page starts after it
     actors = [("user:" + u.name, u.name) for u in await store.list_users()]
     actors += [
-        ("token:" + tk.name, t("audit.token", name=tk.name)) for tk in await store.list_tokens()
+        ("token:" + tk.name, t("token %(name)s", name=tk.name)) for tk in await store.list_tokens()
     ]
-    actors += [("cli", t("audit.cli")), (AUTO, t("audit.expiry"))]
+    actors += [("cli", t("command line")), (AUTO, t("automatic expiry"))]
     return render(
         request,
         "audit.html",

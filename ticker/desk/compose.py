@@ -20,7 +20,7 @@ from starlette.responses import Response
 from ticker import publishing
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form, read_form
-from ticker.desk.i18n import translator
+from ticker.desk.i18n import N_, Message, Plural, translator
 from ticker.desk.items import LIFETIME_HOURS, item_view, live_items, recently_ended
 from ticker.desk.login import login_page
 from ticker.desk.pages import (
@@ -48,7 +48,22 @@ from ticker.store import Conflict, NotFound, Store, with_id
 from ticker.store.desk import DeskStore
 
 FORM_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
-DONE = {"published", "already", "corrected", "retracted", "gone"}
+# The notice after a redirect, by its `done` query parameter.
+DONE = {
+    "published": N_("Published."),
+    "already": N_("This form had already been published; the item was not published twice."),
+    "corrected": N_("Corrected everywhere."),
+    "retracted": N_("Retracted everywhere."),
+    "gone": N_("This item is no longer live (it expired or was retracted)."),
+}
+TEXT_LONG = Plural(
+    "The text is %(num)d character over 280.", "The text is %(num)d characters over 280."
+)
+FIELD_MESSAGES = {
+    "url": N_("The link must be a full address starting with http:// or https://."),
+    "priority": N_("Choose urgent or normal."),
+    "reason": N_("Write the reason for the retraction (up to 280 characters)."),
+}
 REDIS_DOWN = (RedisError, ConnectionError)
 UNAVAILABLE_HEADERS = {"Retry-After": "2"}
 
@@ -63,17 +78,21 @@ async def allowed_channels(store: Store, session: Session) -> list[Channel]:
     return [c for c in await store.channels() if session.allows(c.id)]
 
 
-def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Model errors as desk messages: (key, parameters) per form field."""
-    out: dict[str, tuple[str, dict[str, Any]]] = {}
+def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[Message, dict[str, Any]]]:
+    """Model errors as desk messages: (message, parameters) per form field."""
+    out: dict[str, tuple[Message, dict[str, Any]]] = {}
     for e in errors:
         if e.field == "text":
             over = len(normalise_text(text)) - TEXT_MAX
-            out["text"] = ("field.text_long", {"n": over}) if over > 0 else ("field.text", {})
+            out["text"] = (
+                (TEXT_LONG, {"num": over})
+                if over > 0
+                else (N_("Write a text of 1 to 280 characters."), {})
+            )
         elif e.field == "ttl_seconds":
-            out["ttl_seconds"] = ("field.ttl", {})
+            out["ttl_seconds"] = (N_("Choose a lifetime from the list."), {})
         elif e.field in ("url", "priority", "reason"):
-            out[e.field] = (f"field.{e.field}", {})
+            out[e.field] = (FIELD_MESSAGES[e.field], {})
     return out
 
 
@@ -139,7 +158,7 @@ async def render_compose(
     message: str = "",
     message_params: dict[str, Any] | None = None,
     kind: str = "info",
-    errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    errors: dict[str, tuple[Message, dict[str, Any]]] | None = None,
     degraded: bool = False,
     csrf: str | None = None,
 ) -> Response:
@@ -152,7 +171,7 @@ async def render_compose(
         try:
             channels = await allowed_channels(store, session)
             items = await live_items(store, channels, t)
-            ended = await recently_ended(DeskStore(store), channels)
+            ended = await recently_ended(DeskStore(store), channels, t.lang)
         except REDIS_DOWN:
             degraded = True
     if degraded and not channels and CHANNEL_ID.match(form.get("channel", "")):
@@ -187,10 +206,14 @@ async def compose_page(request: Request) -> Response:
     if draft:
         form.update({k: v for k, v in draft.items() if k in FORM_FIELDS})
     done = request.query_params.get("done", "")
-    message = f"done.{done}" if done in DONE else ""
+    message = DONE.get(done, "")
     if not channels:
         return await render_compose(
-            request, session, form, message="compose.no_channel", kind="error"
+            request,
+            session,
+            form,
+            message=N_("There is no channel you may publish on. Ask an admin to give you one."),
+            kind="error",
         )
     return await render_compose(request, session, form, message=message, kind="info")
 
@@ -208,9 +231,19 @@ async def publish_form(request: Request) -> Response:
     if session is None:
         if await _own_form(request, data):
             # The text goes back into the login form and, after it, into this one.
-            return await login_page(request, status=401, message="login.expired_draft", draft=form)
+            return await login_page(
+                request,
+                status=401,
+                message=N_(
+                    "Your session had ended, so nothing was published. Log in again and "
+                    "your text will be back in the form."
+                ),
+                draft=form,
+            )
         # Never echo a form that may be another site's: no text, no link (issue 12).
-        return await login_page(request, status=401, message="login.expired")
+        return await login_page(
+            request, status=401, message=N_("Your session has ended. Please log in again.")
+        )
     require_csrf(session, data)
     try:
         return await _publish(request, session, form)
@@ -240,7 +273,10 @@ async def _unavailable(
         session,
         form,
         status=503,
-        message="error.unavailable",
+        message=N_(
+            "The ticker's database (Redis) cannot be reached right now; nothing was "
+            "changed. Your text is kept here: try again in a few seconds."
+        ),
         kind="error",
         degraded=True,
         csrf=csrf,
@@ -253,7 +289,7 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
         message: str,
         *,
         message_params: dict[str, Any] | None = None,
-        errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+        errors: dict[str, tuple[Message, dict[str, Any]]] | None = None,
     ) -> Response:
         return await render_compose(
             request,
@@ -270,15 +306,30 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
     channel_id = form["channel"]
     channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if channel is None:
-        return await again(422, "error.fields", errors={"channel": ("field.channel", {})})
+        return await again(
+            422,
+            N_("Fix the marked fields, then try again."),
+            errors={"channel": (N_("Choose a channel."), {})},
+        )
     if not session.allows(channel.id):
-        return await again(403, "error.forbidden_channel", message_params={"channel": channel.id})
+        return await again(
+            403,
+            N_(
+                "You may not publish on channel “%(channel)s”. Pick another channel or "
+                "ask an admin."
+            ),
+            message_params={"channel": channel.id},
+        )
     body: dict[str, Any] = {"text": form["text"], "priority": form["priority"] or "urgent"}
     if form["url"].strip():
         body["url"] = form["url"]
     inp = _item_input(body, form["ttl_seconds"], partial=False)
     if isinstance(inp, list):
-        return await again(422, "error.fields", errors=field_errors(inp, form["text"]))
+        return await again(
+            422,
+            N_("Fix the marked fields, then try again."),
+            errors=field_errors(inp, form["text"]),
+        )
     key = form["idempotency_key"]
     if not 1 <= len(key) <= 255:
         key = new_key()
@@ -290,11 +341,14 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
             session,
             {**form, "idempotency_key": ""},
             status=422,
-            message="error.idempotency",
+            message=N_(
+                "This form was already used to publish a different item. Check the text "
+                "and publish again."
+            ),
             kind="error",
         )
     except NotFound:
-        raise DeskError(404, "error.unknown_channel", channel=channel.id) from None
+        raise DeskError(404, N_("There is no channel “%(channel)s”."), channel=channel.id) from None
     done = "published" if outcome.created else "already"
     return redirect(f"/desk/compose?channel={channel.id}&done={done}")
 
@@ -307,9 +361,16 @@ async def _item(request: Request, session: Session) -> tuple[Channel, dict[str, 
     channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
     channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if channel is None:
-        raise DeskError(404, "error.unknown_channel", channel=channel_id)
+        raise DeskError(404, N_("There is no channel “%(channel)s”."), channel=channel_id)
     if not session.allows(channel.id):
-        raise DeskError(403, "error.forbidden_channel", channel=channel.id)
+        raise DeskError(
+            403,
+            N_(
+                "You may not publish on channel “%(channel)s”. Pick another channel or "
+                "ask an admin."
+            ),
+            channel=channel.id,
+        )
     if not EVENT_ID.match(item_id):
         return channel, None
     raw = await store.get_item_raw(channel.id, item_id)
@@ -329,7 +390,7 @@ def _edit_page(
     *,
     status: int = 200,
     message: str = "",
-    errors: dict[str, tuple[str, dict[str, Any]]] | None = None,
+    errors: dict[str, tuple[Message, dict[str, Any]]] | None = None,
     csrf: str | None = None,
 ) -> Response:
     context: dict[str, Any] = {
@@ -377,7 +438,10 @@ async def edit_item(request: Request) -> Response:
             {"id": item_id},
             form,
             status=503,
-            message="error.unavailable",
+            message=N_(
+                "The ticker's database (Redis) cannot be reached right now; nothing was "
+                "changed. Your text is kept here: try again in a few seconds."
+            ),
             csrf=csrf,
         )
 
@@ -388,7 +452,9 @@ async def edit_item(request: Request) -> Response:
             raise  # the desk's 503 page, echoing nothing
         return unavailable(None, data.get("csrf", ""))
     if session is None:
-        return await login_page(request, status=401, message="login.expired")
+        return await login_page(
+            request, status=401, message=N_("Your session has ended. Please log in again.")
+        )
     require_csrf(session, data)
     try:
         channel, item = await _item(request, session)
@@ -408,7 +474,7 @@ async def edit_item(request: Request) -> Response:
                 item,
                 form,
                 status=422,
-                message="error.fields",
+                message=N_("Fix the marked fields, then try again."),
                 errors=field_errors(inp, form["text"]),
             )
         try:
@@ -419,7 +485,7 @@ async def edit_item(request: Request) -> Response:
             return _gone(channel)
         except Conflict:
             return _edit_page(
-                request, session, channel, item, form, status=409, message="error.title"
+                request, session, channel, item, form, status=409, message=N_("That did not work")
             )
     except REDIS_DOWN:
         return unavailable(session)
@@ -444,8 +510,12 @@ def _retract_page(
             "channel": channel,
             "item": item_view(item, channel, translator(request)),
             "reason": reason,
-            "errors": {"reason": ("field.reason", {})} if error else {},
-            "message": "error.fields" if error else "",
+            "errors": {
+                "reason": (N_("Write the reason for the retraction (up to 280 characters)."), {})
+            }
+            if error
+            else {},
+            "message": N_("Fix the marked fields, then try again.") if error else "",
             "kind": "error",
         },
         status=status,

@@ -1,4 +1,5 @@
-"""The desk's own error: a status and a message key, shown as an HTML page."""
+"""The desk's own error: a status and a message, shown as an HTML page in the reader's
+language."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ class DeskError(Exception):
     ) -> None:
         super().__init__(message)
         self.status = status
-        self.message = message  # a key of ticker.desk.i18n.MESSAGES
+        self.message = message  # English, marked with N_(): translated when shown
         self.params = params
         self.headers = dict(headers or {})
 

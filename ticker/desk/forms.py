@@ -12,6 +12,7 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 
 from ticker.desk.errors import DeskError
+from ticker.desk.i18n import N_
 
 FORM_LIMIT = 16 * 1024
 FORM_FIELDS = 200
@@ -22,15 +23,15 @@ Form = ImmutableMultiDict
 async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > FORM_LIMIT:
-        raise DeskError(413, "error.too_large")
+        raise DeskError(413, N_("The form is too large (16 KiB at most)."))
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > FORM_LIMIT:
-            raise DeskError(413, "error.too_large")
+            raise DeskError(413, N_("The form is too large (16 KiB at most)."))
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and media != "application/x-www-form-urlencoded":
-        raise DeskError(415, "error.bad_form")
+        raise DeskError(415, N_("The form could not be read."))
     try:
         pairs = parse_qsl(
             body.decode("ascii"),
@@ -40,5 +41,5 @@ async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
             max_num_fields=FORM_FIELDS,
         )
     except (UnicodeDecodeError, ValueError):
-        raise DeskError(400, "error.bad_form") from None
+        raise DeskError(400, N_("The form could not be read.")) from None
     return ImmutableMultiDict(pairs)

@@ -7,9 +7,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from ticker.desk.i18n import Translator
+from ticker.desk.i18n import Translator, clock
 from ticker.model import Channel, parse_event_id, parse_rfc3339
 from ticker.store import Store
 from ticker.store.desk import DeskStore
@@ -19,18 +18,18 @@ ENDED_WINDOW_MS = 24 * 3600 * 1000
 ENDED_MAX = 20
 
 
-def hhmm(moment: datetime, timezone: str) -> str:
+def hhmm(moment: datetime, timezone: str, lang: str) -> str:
     """The widget's time: 24-hour `HH:MM` in the channel's time zone, Latin digits."""
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+    return clock(moment, timezone, lang)
 
 
 def time_left(seconds: float, t: Translator) -> str:
     if seconds < 60:
-        return t("time.soon")
+        return t("under a minute")
     minutes = int(seconds // 60)
     if minutes < 60:
-        return t("time.m", m=minutes)
-    return t("time.hm", h=minutes // 60, m=minutes % 60)
+        return t("%(m)s min", m=minutes)
+    return t("%(h)s h %(m)s min", h=minutes // 60, m=minutes % 60)
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def item_view(item: dict[str, Any], channel: Channel, t: Translator) -> ItemView
         created_at=item["created_at"],
         updated_at=item.get("updated_at", item["created_at"]),
         expires_at=item["expires_at"],
-        time=hhmm(created, channel.timezone),
+        time=hhmm(created, channel.timezone, t.lang),
         left=time_left(expires.timestamp() - time.time(), t),
         corrected=item.get("updated_at", item["created_at"]) != item["created_at"],
     )
@@ -95,10 +94,11 @@ class EndedView:
     text: str
     kind: str  # "retract" or "expire"
     reason: str | None
+    published: str  # HH:MM of the first publication
     time: str  # HH:MM of the end
 
 
-async def recently_ended(desk: DeskStore, channels: list[Channel]) -> list[EndedView]:
+async def recently_ended(desk: DeskStore, channels: list[Channel], lang: str) -> list[EndedView]:
     """Items of these channels retracted or expired in the last day, newest first."""
     by_id = {c.id: c for c in channels}
     since = int(time.time() * 1000) - ENDED_WINDOW_MS
@@ -110,6 +110,8 @@ async def recently_ended(desk: DeskStore, channels: list[Channel]) -> list[Ended
         old = json.loads(entry.old)
         reason = json.loads(entry.data).get("reason") if entry.type == "retract" else None
         ended_at = datetime.fromtimestamp(parse_event_id(entry.id)[0] / 1000, UTC)
+        created = old.get("created_at")
+        published = hhmm(parse_rfc3339(created), channel.timezone, lang) if created else ""
         out.append(
             EndedView(
                 entry.item,
@@ -117,7 +119,8 @@ async def recently_ended(desk: DeskStore, channels: list[Channel]) -> list[Ended
                 old.get("text", ""),
                 entry.type,
                 reason,
-                hhmm(ended_at, channel.timezone),
+                published,
+                hhmm(ended_at, channel.timezone, lang),
             )
         )
         if len(out) >= ENDED_MAX:

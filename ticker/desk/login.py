@@ -11,7 +11,7 @@ from ticker.desk import throttle
 from ticker.desk.drafts import seal, unseal
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import read_form
-from ticker.desk.i18n import LANG_COOKIE, LANGS
+from ticker.desk.i18n import LANG_COOKIE, LANGS, N_, Message, Plural
 from ticker.desk.origin import Source, request_source
 from ticker.desk.pages import (
     desk_page,
@@ -56,7 +56,7 @@ async def login_page(
     request: Request,
     *,
     status: int = 200,
-    message: str = "",
+    message: Message = "",
     message_params: dict[str, object] | None = None,
     kind: str = "error",
     name: str = "",
@@ -100,9 +100,9 @@ async def login_form(request: Request) -> Response:
         return redirect(local_path(request.query_params.get("next")))
     message = ""
     if request.query_params.get("expired"):
-        message = "login.expired"
+        message = N_("Your session has ended. Please log in again.")
     elif request.query_params.get("out"):
-        message = "login.logged_out"
+        message = N_("You are logged out.")
     return await login_page(request, message=message, kind="info")
 
 
@@ -114,12 +114,18 @@ async def login(request: Request) -> Response:
     next_path = local_path(form.get("next"))
     token, _ = login_token(request)
     if not csrf_matches(token, form.get(CSRF_FIELD)):
-        raise DeskError(403, "error.csrf")
+        raise DeskError(
+            403,
+            N_(
+                "This form was out of date or sent from another site, so nothing "
+                "changed. Go back, reload the page, and try again."
+            ),
+        )
     registry = sessions(request)
     draft = unseal(await registry.secret(), form.get("draft"))
 
     async def again(
-        status: int, message: str, headers: dict[str, str] | None = None, **params: object
+        status: int, message: Message, headers: dict[str, str] | None = None, **params: object
     ) -> Response:
         return await login_page(
             request,
@@ -143,14 +149,28 @@ async def login(request: Request) -> Response:
         # Checked before the password: a refused attempt costs no argon2 work, and a
         # right password during the wait reveals nothing (ticker/desk/throttle.py).
         minutes = max(1, -(-wait // 60))
-        return await again(429, "login.throttled", {"Retry-After": str(wait)}, minutes=minutes)
+        return await again(
+            429,
+            Plural(
+                "Too many failed attempts. Wait %(num)d minute, then try again, or ask an "
+                "admin to reset your password.",
+                "Too many failed attempts. Wait %(num)d minutes, then try again, or ask an "
+                "admin to reset your password.",
+            ),
+            {"Retry-After": str(wait)},
+            num=minutes,
+        )
     user = await registry.store.get_user(name) if name else None
     if not await check_password(user, password):
         await throttle.record_failure(registry.desk, attempt)
-        return await again(401, "login.failed", {"WWW-Authenticate": 'Session realm="ticker desk"'})
+        return await again(
+            401,
+            N_("The user name or password is wrong. Check both and try again."),
+            {"WWW-Authenticate": 'Session realm="ticker desk"'},
+        )
     assert user is not None
     if user.disabled:
-        return await again(403, "login.disabled")
+        return await again(403, N_("This account is disabled. Ask an admin to enable it again."))
     await throttle.record_success(registry.desk, attempt)
     response = redirect(next_path)
     devices.remember(request, response, user.name, secure=secure_cookie(request))
@@ -171,7 +191,13 @@ async def logout(request: Request) -> Response:
     # Without it, another site's page could log an editor out (issue 12).
     has_token = session is not None and csrf_matches(session.csrf, form.get(CSRF_FIELD))
     if not has_token and request_source(request.headers) is not Source.SAME_ORIGIN:
-        raise DeskError(403, "error.csrf")
+        raise DeskError(
+            403,
+            N_(
+                "This form was out of date or sent from another site, so nothing "
+                "changed. Go back, reload the page, and try again."
+            ),
+        )
     response = redirect("/desk/login?out=1")
     await registry.end(request, response)
     return response
@@ -184,7 +210,7 @@ async def password_form(request: Request) -> Response:
     return render(
         request,
         "password.html",
-        {"page": "password", "message": "done.password" if done else "", "kind": "info"},
+        {"page": "password", "message": N_("Password changed.") if done else "", "kind": "info"},
         session=session,
     )
 
@@ -195,17 +221,22 @@ async def change_password(request: Request) -> Response:
     current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
     errors: dict[str, tuple[str, dict[str, object]]] = {}
     if not await check_password(session.user, current):
-        errors["current"] = ("password.wrong", {})
+        errors["current"] = (N_("The current password is wrong."), {})
     weak = password_error(new)
     if weak:
         errors["new"] = (weak, {})
     elif new != again:
-        errors["again"] = ("password.differ", {})
+        errors["again"] = (N_("The two new passwords differ."), {})
     if errors:
         return render(
             request,
             "password.html",
-            {"page": "password", "errors": errors, "message": "error.fields", "kind": "error"},
+            {
+                "page": "password",
+                "errors": errors,
+                "message": N_("Fix the marked fields, then try again."),
+                "kind": "error",
+            },
             status=422,
             session=session,
         )
@@ -230,7 +261,7 @@ async def change_password(request: Request) -> Response:
 async def switch_language(request: Request) -> Response:
     lang = request.path_params["lang"]
     if lang not in LANGS:
-        raise DeskError(404, "error.not_found")
+        raise DeskError(404, N_("Nothing here."))
     response = redirect(local_path(request.query_params.get("next"), "/desk/login"))
     response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, path="/desk", samesite="lax")
     return response

@@ -18,14 +18,14 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ticker.assets import templates
 from ticker.desk.errors import DeskError, LoginRequired
 from ticker.desk.forms import Form, read_form
-from ticker.desk.i18n import Translator, translator
+from ticker.desk.i18n import N_, Translator, translator
 from ticker.desk.origin import SAFE_METHODS, Source, request_source
 from ticker.desk.security import secure
 from ticker.desk.sessions import COOKIE, CSRF_FIELD, Session, csrf_matches, sessions
 from ticker.desk.static import asset_url
+from ticker.desk.templating import desk_templates, i18n_context
 
 log = logging.getLogger("ticker.desk")
 
@@ -45,20 +45,16 @@ def render(
     if session is None:
         session = getattr(request.state, "desk_session", None)
     ctx: dict[str, Any] = {
-        "t": t,
-        "lang": t.lang,
-        "dir": t.dir,
-        "other_lang": "en" if t.lang == "ar" else "ar",
+        **i18n_context(t),
         "session": session,
         "user": session.user if session else None,
         "csrf": session.csrf if session else "",
         "asset": asset_url,
         "here": quote(_here(request, session)),
         "page": "",
-        "js_strings": t.js_strings(),
         **(context or {}),
     }
-    response = templates.TemplateResponse(
+    response = desk_templates.TemplateResponse(
         request, f"desk/{template}", ctx, status_code=status, headers=headers
     )
     return secure(response)
@@ -110,7 +106,14 @@ def desk_page(endpoint: Endpoint) -> Endpoint:
         except (RedisError, ConnectionError) as exc:
             log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
             request.state.desk_session = None  # unknown: render without the user's menu
-            response = error_page(request, 503, "error.unavailable_page")
+            response = error_page(
+                request,
+                503,
+                N_(
+                    "The ticker's database (Redis) cannot be reached right now. Reload in a "
+                    "few seconds; your draft is kept in this browser."
+                ),
+            )
         return secure(response)
 
     return wrapper
@@ -120,7 +123,13 @@ def refuse_cross_site(request: Request) -> None:
     """The second CSRF layer, before anything else: no state-changing request from
     another site's page, whatever it carries (ticker/desk/origin.py)."""
     if request.method not in SAFE_METHODS and request_source(request.headers) is Source.CROSS_SITE:
-        raise DeskError(403, "error.cross_site")
+        raise DeskError(
+            403,
+            N_(
+                "This request came from another site's page, so nothing changed. Open "
+                "the desk yourself (its address or a bookmark) and try again."
+            ),
+        )
 
 
 async def require_session(request: Request) -> Session:
@@ -133,13 +142,19 @@ async def require_session(request: Request) -> Session:
 async def require_admin(request: Request) -> Session:
     session = await require_session(request)
     if not session.is_admin:
-        raise DeskError(403, "error.admin_only")
+        raise DeskError(403, N_("Only admins can use this page."))
     return session
 
 
 def require_csrf(session: Session, form: Form) -> None:
     if not csrf_matches(session.csrf, form.get(CSRF_FIELD)):
-        raise DeskError(403, "error.csrf")
+        raise DeskError(
+            403,
+            N_(
+                "This form was out of date or sent from another site, so nothing "
+                "changed. Go back, reload the page, and try again."
+            ),
+        )
 
 
 async def require_post(request: Request, *, admin: bool = False) -> tuple[Session, Form]:

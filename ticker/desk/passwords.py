@@ -12,16 +12,27 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
+from ticker.desk.i18n import N_
+
 __all__ = ["MIN_LENGTH", "WeakPassword", "check_new_password"]
 
 MIN_LENGTH = 12
 
-# Why a password was refused: (desk message key, sentence for the command line).
+# Why a password was refused: (the desk's message, the sentence for the command line).
 REASONS = {
-    "blank": ("password.rule_blank", "a password cannot be only spaces"),
-    "short": ("password.rule_short", f"a password must have at least {MIN_LENGTH} characters"),
+    "blank": (
+        N_("A password cannot be only spaces. Choose one of at least 12 characters."),
+        "a password cannot be only spaces",
+    ),
+    "short": (
+        N_("The password must be at least 12 characters. A short sentence you remember will do."),
+        f"a password must have at least {MIN_LENGTH} characters",
+    ),
     "common": (
-        "password.rule_common",
+        N_(
+            "This is one of the 1,000 most common passwords (or one repeated), "
+            "which attackers try first. Choose another."
+        ),
         "this password is one of the 1,000 most common ones (or one repeated): "
         "attackers try those first; choose another",
     ),
@@ -33,7 +44,7 @@ class WeakPassword(ValueError):
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
-        self.message_key, sentence = REASONS[reason]
+        self.desk_message, sentence = REASONS[reason]
         super().__init__(sentence)
 
 
@@ -69,9 +80,9 @@ def check_new_password(password: str) -> None:
 
 
 def password_error(password: str) -> str | None:
-    """The desk's message key saying which part of the rule `password` breaks, or None."""
+    """The desk's message saying which part of the rule `password` breaks, or None."""
     try:
         check_new_password(password)
     except WeakPassword as exc:
-        return exc.message_key
+        return exc.desk_message
     return None

@@ -25,12 +25,15 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ticker.assets import WEB_DIR, templates
+from ticker.bidi import AFTER_LATIN, DIGIT_GROUP, isolate_digits
 from ticker.model import CHANNEL_ID, Channel, FieldError, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, public_base, services, whole_number
 
 WIDGET_DIR = WEB_DIR / "widget"
 CSS_SLOT = "'/*@css*/'"  # where breaking-ticker.js takes its stylesheet
+DIGITS_SLOT = "'/*@digits*/'"  # where it takes the digit-group rule (ticker/bidi.py)
+LATIN_SLOT = "'/*@after-latin*/'"  # and the groups it leaves alone
 SHORT_CACHE = "public, max-age=300"
 IMMUTABLE = "public, max-age=31536000, immutable"
 ASSET_HEADERS = {
@@ -55,6 +58,7 @@ DEMO_HEADERS = {
     "Cache-Control": "no-cache",
 }
 MAX_CHANNELS = 10
+templates.env.filters["digits"] = isolate_digits  # digit groups left to right (ticker/bidi.py)
 DEMO_CHANNELS = 12  # channels the demo offers to switch to
 
 
@@ -122,6 +126,12 @@ def build_widget() -> Asset:
     if CSS_SLOT not in source:
         raise RuntimeError(f"web/widget/breaking-ticker.js lost its stylesheet slot {CSS_SLOT}")
     source = source.replace(CSS_SLOT, json.dumps(_stylesheet("breaking-ticker")), 1)
+    if DIGITS_SLOT not in source:
+        raise RuntimeError(f"web/widget/breaking-ticker.js lost its digit-group slot {DIGITS_SLOT}")
+    source = source.replace(DIGITS_SLOT, json.dumps(DIGIT_GROUP.pattern), 1)
+    if LATIN_SLOT not in source:
+        raise RuntimeError(f"web/widget/breaking-ticker.js lost its slot {LATIN_SLOT}")
+    source = source.replace(LATIN_SLOT, json.dumps(AFTER_LATIN.pattern), 1)
     script = rjsmin.jsmin(source, keep_bang_comments=True)
     return Asset.of(script.encode(), "text/javascript; charset=utf-8")
 
@@ -147,6 +157,16 @@ def widget_url() -> str:
 
 def style_url(name: str) -> str:
     return f"/widget/{name}.css?v={styles()[name].version}"
+
+
+@functools.cache
+def favicon() -> Asset:
+    return Asset.of((WIDGET_DIR / "favicon.ico").read_bytes(), "image/vnd.microsoft.icon")
+
+
+async def favicon_ico(request: Request) -> Response:
+    # Browsers ask for /favicon.ico on every page of the origin: answer it, never a 404.
+    return favicon().response(request, immutable=False)
 
 
 async def widget_js(request: Request) -> Response:
@@ -486,4 +506,5 @@ routes: list[BaseRoute] = [
     Route("/widget/{name}.css", stylesheet, methods=["GET", "HEAD"]),
     Route("/embed/{channels}", embed_page, methods=["GET", "HEAD"]),
     Route("/demo", demo_page, methods=["GET", "HEAD"]),
+    Route("/favicon.ico", favicon_ico, methods=["GET", "HEAD"]),
 ]

@@ -105,7 +105,11 @@ export function initCompose(form, channels) {
     row.querySelector('time').textContent = hhmm(new Date(), c.timezone, c.lang);
     const body = row.querySelector('.body');
     const sentence = document.createElement('bdi');
-    sentence.dir = c.dir;
+    // The placeholder is in the desk's language, not the channel's: an English
+    // sentence in a right-to-left box keeps its period at its end.
+    const ui = document.documentElement;
+    sentence.dir = text ? c.dir : ui.dir;
+    sentence.lang = text ? c.lang : ui.lang;
     sentence.textContent = text || t('compose.preview_empty');
     const url = els.url.value.trim();
     let content = sentence;
@@ -165,7 +169,7 @@ export function initCompose(form, channels) {
     const errors = [];
     const n = length(els.text.value);
     if (n === 0) errors.push(['text', t('field.text')]);
-    else if (n > TEXT_MAX) errors.push(['text', t('field.text_long', { n: n - TEXT_MAX })]);
+    else if (n > TEXT_MAX) errors.push(['text', t('field.text_long', { num: n - TEXT_MAX })]);
     const url = els.url.value.trim();
     if (url && !looksLikeUrl(url)) errors.push(['url', t('field.url')]);
     if (!byId.has(els.channel.value)) errors.push(['channel', t('field.channel')]);
@@ -216,6 +220,8 @@ export function initCompose(form, channels) {
     els.text.value = '';
     els.url.value = '';
     els.key.value = newKey();
+    // Back to the default priority: the next item is urgent unless the editor says not.
+    form.querySelector('input[name="priority"][value="urgent"]').checked = true;
     clearDraft();
     render();
     showMessage(t(fresh ? 'js.published' : 'js.already'), 'ok');

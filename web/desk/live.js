@@ -125,16 +125,20 @@ export function initLive(section, channels) {
     empty.hidden = sorted.length > 0;
   }
 
+  // Both times are labelled (published, then retracted or expired), as the server renders them.
   function endedRow(e) {
     const c = channelOf(e);
-    const why = e.kind === 'retract'
-      ? (e.reason ? t('live.ended_retracted', { reason: e.reason }) : t('live.ended_retracted_plain'))
-      : t('live.ended_expired');
+    const at = (date) => hhmm(date, c.timezone, c.lang);
+    const ended = t(e.kind === 'retract' ? 'live.retracted_at' : 'live.expired_at', { time: at(e.at) });
+    const meta = [el('span', { class: 'chan', text: c.title })];
+    if (e.published) meta.push(' ', el('span', { class: 'when published', text: t('live.published_at', { time: at(e.published) }) }));
+    meta.push(' ', el('span', { class: 'when ended-at', text: ended }));
+    if (e.kind === 'retract' && e.reason) {
+      meta.push(' ', el('span', { class: 'why' }, `${t('live.reason')} `, el('bdi', { text: e.reason })));
+    }
     return el('li', { class: `item ended-item ${e.kind}`, 'data-id': e.id, 'data-channel': e.channel },
-      el('p', { class: 'item-line', dir: c.dir, lang: c.lang },
-        el('time', { class: 'item-time', text: hhmm(e.at, c.timezone, c.lang) }), ' ',
-        el('bdi', { class: 'item-text', text: e.text })),
-      el('p', { class: 'item-meta' }, el('span', { class: 'chan', text: c.title }), ' ', el('span', { class: 'why', text: why })));
+      el('p', { class: 'item-line', dir: c.dir, lang: c.lang }, el('bdi', { class: 'item-text', text: e.text })),
+      el('p', { class: 'item-meta' }, ...meta));
   }
 
   function tick() {
@@ -157,7 +161,8 @@ export function initLive(section, channels) {
     items.delete(id);
     // The server rendered the day's earlier ones; newer ones go on top.
     for (const li of endedList.querySelectorAll(`li[data-id="${CSS.escape(id)}"]`)) li.remove();
-    endedList.prepend(endedRow({ id, channel: item.channel, text: item.text, kind, reason, at: new Date() }));
+    const published = item.created_at ? new Date(item.created_at) : null;
+    endedList.prepend(endedRow({ id, channel: item.channel, text: item.text, kind, reason, published, at: new Date() }));
     while (endedList.children.length > ENDED_MAX) endedList.lastElementChild.remove();
     endedSummary.textContent = t('live.ended', { n: endedList.children.length });
   }
@@ -268,7 +273,7 @@ export function initLive(section, channels) {
       };
       const n = length(fields.text.value);
       const url = fields.url.value.trim();
-      if (n === 0 || n > TEXT_MAX) { show('text', n ? t('field.text_long', { n: n - TEXT_MAX }) : t('field.text')); fields.text.focus(); return; }
+      if (n === 0 || n > TEXT_MAX) { show('text', n ? t('field.text_long', { num: n - TEXT_MAX }) : t('field.text')); fields.text.focus(); return; }
       if (url && !looksLikeUrl(url)) { show('url', t('field.url')); fields.url.focus(); return; }
       const body = {};
       if (fields.text.value !== current.text) body.text = fields.text.value;

@@ -4,8 +4,13 @@ let strings = {};
 const block = document.getElementById('desk-strings');
 if (block) strings = JSON.parse(block.textContent);
 
+// A message with plural forms arrives as one string per CLDR category ("one", "few"...),
+// as the server's catalogue has them; the count is its `num` (or `n`) parameter.
+const plurals = new Intl.PluralRules(document.documentElement.lang || 'ar');
+
 export function t(key, params = {}) {
-  const text = strings[key] ?? key;
+  let text = strings[key] ?? key;
+  if (typeof text === 'object') text = text[plurals.select(params.num ?? params.n ?? 0)] ?? text.other;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in params ? String(params[name]) : `{${name}}`));
 }
 

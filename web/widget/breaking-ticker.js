@@ -215,6 +215,27 @@
   /* ------------------------------------------------------------- rendering -- */
 
   let sheet; // one constructed stylesheet for all: a host page's CSP style-src cannot block it
+  // Digit groups (phone numbers, scores, times, amounts) read left to right even inside a
+  // right-to-left sentence. The server writes its own rule in here (ticker/bidi.py).
+  const DIGIT_GROUP = new RegExp('/*@digits*/', 'gu');
+  // A group right after a Latin word already runs on with it («Europa-2»): left alone.
+  const AFTER_LATIN = new RegExp('/*@after-latin*/', 'u');
+  // `text` in pieces, each with whether it is a digit group to isolate; joined, they are `text`.
+  const split = (text) => {
+    const pieces = [];
+    let at = 0;
+    for (const match of text.matchAll(DIGIT_GROUP)) {
+      if (AFTER_LATIN.test(text.slice(0, match.index))) continue;
+      if (match.index > at) pieces.push([text.slice(at, match.index), false]);
+      pieces.push([match[0], true]);
+      at = match.index + match[0].length;
+    }
+    if (at < text.length) pieces.push([text.slice(at), false]);
+    return pieces;
+  };
+  // Text nodes, with each digit group in a left-to-right isolate: never markup.
+  const isolated = (text) =>
+    split(text).map(([piece, group]) => (group ? h('bdi', { dir: 'ltr', class: 'num' }, piece) : piece));
   const reducedMotion = matchMedia('(prefers-reduced-motion: reduce)');
   const EVENTS = {
     publish: 'ticker-publish',
@@ -246,12 +267,14 @@
       this.view = h('div', { class: 'view', part: 'viewport' }, this.list, this.empty);
       // The polite live region: it speaks new urgent items, not every correction.
       this.speaker = h('div', { class: 'sr', 'aria-live': 'polite' });
+      // The pause control comes before the items in the document, as on screen: the
+      // keyboard reaches it first, not after every item link (WCAG 2.4.3 and 2.2.2).
       this.box = h(
         'section',
         { class: 'bt', part: 'box' },
         h('header', { part: 'header' }, this.label, this.state),
-        this.view,
         h('div', { class: 'ctl' }, this.button),
+        this.view,
         this.speaker,
       );
       root.append(this.box);
@@ -269,7 +292,12 @@
       };
       this.view.addEventListener('pointerenter', pause('hover', true));
       this.view.addEventListener('pointerleave', pause('hover', false));
-      this.view.addEventListener('focusin', pause('focus', true));
+      this.view.addEventListener('focusin', (e) => {
+        pause('focus', true)();
+        // The strip has stopped moving and is back where it scrolls by hand: show the
+        // focused link there (the browser scrolled to where the animation had it).
+        e.target.scrollIntoView?.({ block: 'nearest', inline: 'nearest' });
+      });
       this.view.addEventListener('focusout', (e) => {
         if (!this.view.contains(e.relatedTarget)) pause('focus', false)();
       });
@@ -463,12 +491,20 @@
       this.empty.hidden = !feed.ready || this.rows.size > 0;
       this.empty.textContent = feed.missing.length ? `${o.text.unknown}: ${feed.missing}` : o.text.empty;
       this.move();
+      this.dispatchEvent(new CustomEvent('ticker-render', { detail: { items: this.shown } }));
+    }
+
+    // The items on screen, in their order (newest first): what /live redraws its page from.
+    get shown() {
+      const items = this.feed?.items;
+      if (!items) return [];
+      return [...this.list.children].map((li) => items.get(li.dataset.id)).filter(Boolean);
     }
 
     // One line: `HH:MM` at the start, then the sentence, isolated so that Latin words and
     // numbers inside Arabic (or the reverse) cannot reorder the line around them.
     fill(li, item, fixed, o, format) {
-      const text = h('bdi', { part: 'text', dir: o.dir }, item.text);
+      const text = h('bdi', { part: 'text', dir: o.dir }, ...isolated(item.text));
       const url = safeUrl(item.url);
       const body = h(
         'span',
@@ -717,5 +753,8 @@
     }
   }
 
+  // For pages built around the widget (/live) and for tests: the same rule and nodes.
+  BreakingTicker.split = split;
+  BreakingTicker.isolated = isolated;
   customElements.define('breaking-ticker', BreakingTicker);
 })();

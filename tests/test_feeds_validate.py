@@ -9,6 +9,7 @@ publish in the same second, a retraction of the newest item and an expiry.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
@@ -213,3 +214,18 @@ def test_settled_validators_give_304_and_say_when(client: httpx.Client, chan: st
     modified = parsedate_to_datetime(client.get(url).headers["last-modified"]).timestamp()
     published_s = int(item["id"].split("-")[0]) / 1000
     assert published_s <= modified < published_s + 1  # the end of the change's second
+
+
+def test_the_feeds_links_open_the_live_page_at_the_item(client: httpx.Client, chan: str) -> None:
+    item = publish(client, chan, "خبر على الصفحة الحية")
+    for kind in ("atom", "rss", "json"):
+        body = client.get(f"/feeds/{chan}.{kind}").content
+        if kind == "json":
+            link = json.loads(body)["items"][0]["url"]
+        else:
+            link = feedparser.parse(body).entries[0].link
+        page, _, anchor = link.partition("#")
+        assert anchor == f"item-{item['id']}"
+        r = httpx.get(page)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert f'id="{anchor}"' in r.text

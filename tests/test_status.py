@@ -282,3 +282,25 @@ def test_stats_follow_the_channel_rules(
         assert r.status_code == 200 and r.json()["channel"] == chan
         r = desk.get("/api/v1/channels/main/stats", headers={"X-CSRF-Token": csrf})
         assert r.status_code == 403
+
+
+async def test_each_worker_is_a_process_of_its_own(
+    fleet_redis: RedisServer, fleet: list[TickerServer], admin_token: str
+) -> None:
+    workers = TickerServer(
+        fleet_redis.url, TICKER_HEARTBEAT_SECONDS=str(BEAT), TICKER_WORKERS="2"
+    ).start()
+    try:
+        supervisor = workers.proc.pid  # type: ignore[union-attr]
+        others = {s.proc.pid for s in fleet}  # type: ignore[union-attr]
+
+        def theirs(body: dict[str, Any]) -> list[dict[str, Any]]:
+            return [p for p in body["processes"] if p["pid"] not in others]
+
+        body = await poll(lambda: status(fleet[0], admin_token), lambda s: len(theirs(s)) == 2)
+        pids = {p["pid"] for p in theirs(body)}
+        assert len(pids) == 2 and supervisor not in pids  # the workers, not their supervisor
+        assert all(p["ready"] for p in theirs(body))
+    finally:
+        workers.stop()
+    await poll(lambda: status(fleet[0], admin_token), lambda s: theirs(s) == [])

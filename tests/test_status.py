@@ -262,6 +262,18 @@ async def test_each_item_counts_the_streams_it_went_out_to(
             ),
         )
         assert body["items"][1]["delivered"] == 6
+        assert all(i["live"] for i in body["items"])
+        # Once retracted, it is counted still when asked for by id (the desk's "ended").
+        gone = await api.delete(f"/api/v1/channels/{chan}/items/{item['id']}")
+        assert gone.status_code == 204
+        r = await api.get(
+            f"/api/v1/channels/{chan}/stats", params={"items": f"{item['id']},{second['id']}"}
+        )
+        assert r.json()["items"] == [
+            {"id": item["id"], "delivered": 6, "live": False},
+            {"id": second["id"], "delivered": 5, "live": True},
+        ]
+        assert [i["id"] for i in stats(a, editor_token, chan)["items"]] == [second["id"]]
     await api.aclose()
 
 
@@ -276,6 +288,12 @@ def test_stats_follow_the_channel_rules(
     assert r.status_code == 403
     r = httpx.get(f"{base}/api/v1/channels/nope/stats", headers=bearer(limited))
     assert r.status_code == 404
+    for bad in ("", "x", "1-0,nope", ",".join(f"{n}-0" for n in range(101))):
+        r = httpx.get(
+            f"{base}/api/v1/channels/{chan}/stats", params={"items": bad}, headers=bearer(limited)
+        )
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == "items"
     with desk_client(base) as desk:
         csrf = login(desk, add_user(fleet_redis.url, "editor", chan))
         r = desk.get(f"/api/v1/channels/{chan}/stats", headers={"X-CSRF-Token": csrf})

@@ -246,13 +246,17 @@ SCHEMAS: dict[str, Any] = {
                 "maxItems": 100,
                 "items": {
                     "type": "object",
-                    "required": ["id", "delivered"],
+                    "required": ["id", "delivered", "live"],
                     "properties": {
                         "id": EVENT_ID,
                         "delivered": {
                             "type": "integer",
                             "minimum": 0,
                             "description": "Streams the item went out to, over every process.",
+                        },
+                        "live": {
+                            "type": "boolean",
+                            "description": "Still live (false: retracted or expired).",
                         },
                     },
                 },
@@ -362,9 +366,19 @@ PATHS: dict[str, Any] = {
             "summary": "Readers now and streams reached per live item, over every process",
             "description": "See docs/api.md, 'Reach'. Counts only, no personal data.",
             "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "items",
+                    "in": "query",
+                    "schema": {"type": "string", "example": "1764451860000-0,1764451800000-0"},
+                    "description": "Up to 100 comma-separated item ids to count, ended ones "
+                    "too; the live items when absent.",
+                }
+            ],
             "responses": {
                 "200": _json(_ref("ChannelStats"), "The channel's reach."),
                 "401": _problem("No or bad credentials."),
+                "422": _problem("`items` is not a list of 1 to 100 item ids."),
                 "403": _problem("The token or account may not use this channel."),
                 "404": _problem("Unknown channel."),
                 "503": UNAVAILABLE,

@@ -16,12 +16,13 @@ from starlette.routing import Route
 
 from ticker.auth import authenticate, require_channel
 from ticker.heartbeat import rfc3339
-from ticker.model import parse_event_id
-from ticker.problems import Problem
+from ticker.model import EVENT_ID, FieldError, parse_event_id
+from ticker.problems import Problem, invalid_fields
 from ticker.routes.common import known_channel, services
 
 PRIVATE = {"Cache-Control": "no-store"}
 ALL_CHANNELS = "*"  # the key of streams that follow every channel
+STATS_ITEMS = 100  # the most items one answer counts (the API's largest limit)
 
 
 async def status(request: Request) -> Response:
@@ -73,17 +74,40 @@ async def channel_stats(request: Request) -> Response:
     readers = sum(
         b["channels"].get(channel.id, 0) + b["channels"].get(ALL_CHANNELS, 0) for b in beats
     )
-    snapshot = await svc.store.snapshot(channel.id, 100)
-    reach = await svc.store.reach(channel.id, [item["id"] for item in snapshot.items])
+    snapshot = await svc.store.snapshot(channel.id, STATS_ITEMS)
+    live = [item["id"] for item in snapshot.items]
+    asked = _asked_items(request.query_params.get("items"))
+    ids = live if asked is None else asked
+    reach = await svc.store.reach(channel.id, ids)
     body = {
         "channel": channel.id,
         "time": rfc3339(time.time()),
         "readers": readers,
         "processes": len(beats),
         "last_event_id": snapshot.last_event_id,
-        "items": [{"id": i["id"], "delivered": reach[i["id"]]} for i in snapshot.items],
+        "items": [{"id": i, "delivered": reach[i], "live": i in live} for i in ids],
     }
     return JSONResponse(body, headers=PRIVATE)
+
+
+def _asked_items(raw: str | None) -> list[str] | None:
+    """`?items=ID,ID`: the items to count (ended ones too, for the desk's "Recently ended"),
+    in the order given; None when absent (the live items)."""
+    if raw is None:
+        return None
+    ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    bad = [i for i in ids if not EVENT_ID.match(i)]
+    if bad or not ids or len(ids) > STATS_ITEMS:
+        raise invalid_fields(
+            [
+                FieldError(
+                    "items",
+                    f"must be 1 to {STATS_ITEMS} item ids (<ms>-<seq>) separated by commas"
+                    + (f"; {bad[0]!r} is not one" if bad else ""),
+                )
+            ]
+        )
+    return ids
 
 
 routes = [

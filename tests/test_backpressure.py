@@ -1,5 +1,12 @@
-"""A subscriber that stops reading never delays the others: its bounded buffer fills,
-it is dropped, and it resumes with its last id losing nothing (DESIGN.md, invariant 4)."""
+"""A subscriber that stops reading never delays the others and costs a bounded amount:
+its buffers fill, it is dropped and reset, and it resumes with its last id losing
+nothing (DESIGN.md, invariant 4; issue 11, finding 4).
+
+Both paths are tested: HTTP/1.1 streams take the fast path (ticker/fastpath.py),
+HTTP/1.0 ones go through the app. "Written to it" is measured as what a healthy
+reader of the same channel has received when the stalled one is seen gone: the
+server offers both the same frames.
+"""
 
 from __future__ import annotations
 
@@ -7,101 +14,208 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.client_model import ModelClient
-from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.support import RedisServer, Stream, TickerServer, cli, make_token, open_stream
 from ticker.tail import SseParser
 
-SUBSCRIBERS = 20
-ITEMS = 1500
+SUBSCRIBER_BUFFER = 64 * 1024
+SEND_BUFFER = 16 * 1024
+SEND_TIMEOUT = 3.0
+PING_SECONDS = 2.0
+ALLOWANCE = 128 * 1024  # issue 11: dropped before buffer + 128 KiB was written to it
 LONG_URL = "https://news.example/" + "a" * 2000  # big frames fill socket buffers sooner
+TEXT = "خبر طويل " * 30
+PATHS = pytest.mark.parametrize("version", ["1.1", "1.0"], ids=["fast-path", "asgi"])
 
 
-@pytest.fixture
-def small_buffers(redis_server: RedisServer) -> Iterator[TickerServer]:
-    ticker = TickerServer(redis_server.url, TICKER_SUBSCRIBER_BUFFER="65536").start()
-    yield ticker
-    ticker.stop()
+@pytest.fixture(scope="module")
+def ticker(redis_server: RedisServer) -> Iterator[TickerServer]:
+    server = TickerServer(
+        redis_server.url,
+        TICKER_SUBSCRIBER_BUFFER=SUBSCRIBER_BUFFER,
+        TICKER_STREAM_SEND_BUFFER=SEND_BUFFER,
+        TICKER_SEND_TIMEOUT=SEND_TIMEOUT,
+        TICKER_PING_SECONDS=PING_SECONDS,
+    ).start()
+    yield server
+    server.stop()
 
 
-def stalled_connection(port: int, channel: str) -> socket.socket:
+@pytest.fixture(scope="module")
+def token(redis_server: RedisServer) -> str:
+    return make_token(redis_server.url, "backpressure")
+
+
+def new_channel(redis_server: RedisServer, name: str) -> str:
+    cli(redis_server.url, "channel", "add", name)
+    return name
+
+
+def stalled_connection(port: int, channel: str, version: str) -> socket.socket:
+    """A stream request from a client that then never reads a byte."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(("127.0.0.1", port))
     sock.sendall(
-        f"GET /api/v1/stream?channels={channel} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        f"GET /api/v1/stream?channels={channel} HTTP/{version}\r\nHost: 127.0.0.1\r\n\r\n".encode()
     )
     return sock
 
 
-def read_to_end(sock: socket.socket, timeout: float) -> bytes:
-    sock.settimeout(timeout)
+def read_what_is_left(sock: socket.socket) -> tuple[bytes, bool]:
+    """What the stalled client can still read, and whether the server reset it."""
+    sock.settimeout(10)
     data = bytearray()
-    while True:
-        chunk = sock.recv(1 << 16)
-        if not chunk:
-            return bytes(data)
-        data += chunk
+    try:
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    except ConnectionResetError:
+        return bytes(data), True
+    return bytes(data), False
 
 
-async def test_stalled_reader_is_dropped_and_others_carry_on(
-    redis_server: RedisServer, small_buffers: TickerServer
+def lingering(port: int) -> int:
+    """Server-side sockets of `port` still in FIN-WAIT-1: closed, buffers still held."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        path = Path(table)
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "04":  # TCP_FIN_WAIT1
+                count += 1
+    return count
+
+
+async def open_streams(base: str) -> int:
+    async with httpx.AsyncClient() as client:
+        return int((await client.get(f"{base}/readyz")).json()["subscribers"])
+
+
+async def wait_for_streams(base: str, count: int, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await open_streams(base) != count:
+            await asyncio.sleep(0.05)
+
+
+async def publish(api: httpx.AsyncClient, channel: str, n: int) -> str:
+    r = await api.post(
+        f"/api/v1/channels/{channel}/items", json={"text": f"{n} {TEXT}", "url": LONG_URL}
+    )
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+async def until_has(stream: Stream, event_id: str) -> None:
+    while stream.last_id != event_id:
+        await stream.next(timeout=5)
+
+
+@PATHS
+async def test_stalled_reader_on_a_busy_channel_is_dropped_early_and_resumes(
+    redis_server: RedisServer, ticker: TickerServer, token: str, version: str
 ) -> None:
-    channel = "backpressure"
-    cli(redis_server.url, "channel", "add", channel)
-    token = make_token(redis_server.url, "backpressure")
-    readers = [ModelClient(small_buffers.base, [channel]) for _ in range(SUBSCRIBERS)]
+    channel = new_channel(redis_server, f"busy-{version.replace('.', '')}")
+    readers = [ModelClient(ticker.base, [channel]) for _ in range(5)]
     for reader in readers:
         reader.connect()
-    stalled = stalled_connection(small_buffers.port, channel)
-    await asyncio.sleep(0.5)
-
+    stalled = stalled_connection(ticker.port, channel, version)
     ids: list[str] = []
-    slowest = 0.0
-    async with httpx.AsyncClient(
-        base_url=small_buffers.base, timeout=10, headers={"Authorization": f"Bearer {token}"}
-    ) as api:
-        for n in range(ITEMS):
-            started = time.monotonic()
-            r = await api.post(
-                f"/api/v1/channels/{channel}/items",
-                json={"text": f"{n} " + "خبر طويل " * 30, "url": LONG_URL},
-            )
-            assert r.status_code == 201
-            ids.append(r.json()["id"])
-            if n % 100 == 99:
-                # The readers keep up while the stalled one's buffers fill.
-                for reader in readers:
-                    await reader.wait_for(ids[-1], timeout=5)
-                slowest = max(slowest, time.monotonic() - started)
+    async with (
+        open_stream(ticker.base, {"channels": channel}) as witness,
+        httpx.AsyncClient(
+            base_url=ticker.base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as api,
+    ):
+        await wait_for_streams(ticker.base, 7)
+        written_at_drop = None
+        for n in range(400):
+            ids.append(await publish(api, channel, n))
+            await until_has(witness, ids[-1])
+            if await open_streams(ticker.base) == 6:
+                written_at_drop = len(witness.raw)
+                break
+        assert written_at_drop is not None, "the stalled reader was never dropped"
+        assert written_at_drop < SUBSCRIBER_BUFFER + ALLOWANCE, written_at_drop
+        for n in range(len(ids), len(ids) + 20):  # the others carry on
+            ids.append(await publish(api, channel, n))
 
     for reader in readers:
         await reader.wait_for(ids[-1], timeout=5)
         reader.check()
-        assert reader.events == ITEMS and reader.connects == 1
+        assert reader.events == len(ids) and reader.connects == 1
 
-    # The stalled connection was closed by the server: reading it ends (EOF) quickly.
-    raw = await asyncio.to_thread(read_to_end, stalled, 10)
+    raw, reset = await asyncio.to_thread(read_what_is_left, stalled)
     stalled.close()
+    assert reset, "a stuck reader is reset, not closed gracefully"
+    assert lingering(ticker.port) == 0
     head, _, body = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200")
-    events = SseParser().feed(_dechunk(body))
+    assert not raw or head.startswith(b"HTTP/1.1 200")
+    text = _dechunk(body) if b"chunked" in head else body
+    events = SseParser().feed(text)
     got = [e.id for e in events if e.event == "publish"]
-    assert 0 < len(got) < ITEMS, "the stalled reader should have been dropped part way"
     assert got == ids[: len(got)], "what it did get is an exact prefix"
 
     # It comes back with its last id and gets exactly the rest.
-    resumed = ModelClient(small_buffers.base, [channel])
-    resumed.last_id = got[-1]
+    resumed = ModelClient(ticker.base, [channel])
+    resumed.last_id = got[-1] if got else next(e.id for e in events if e.event == "reset")
     resumed.connect()
     await resumed.wait_for(ids[-1], timeout=10)
     resumed.check()
-    assert resumed.events == ITEMS - len(got)
+    assert resumed.events == len(ids) - len(got)
     for reader in [*readers, resumed]:
         await reader.disconnect()
+
+
+@PATHS
+async def test_stalled_reader_on_a_quiet_channel_goes_after_the_send_timeout(
+    redis_server: RedisServer, ticker: TickerServer, token: str, version: str
+) -> None:
+    # A snapshot of 100 long items (~260 KB) fills the stalled client's socket buffers
+    # at once; afterwards only pings are written, and none of them can leave.
+    channel = new_channel(redis_server, f"quiet-{version.replace('.', '')}")
+    async with httpx.AsyncClient(
+        base_url=ticker.base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as api:
+        for n in range(100):
+            await publish(api, channel, n)
+    before = await open_streams(ticker.base)
+    stalled = stalled_connection(ticker.port, channel, version)
+    await wait_for_streams(ticker.base, before + 1)
+    started = time.monotonic()
+    async with asyncio.timeout(SEND_TIMEOUT + 15):
+        while await open_streams(ticker.base) != before:
+            await asyncio.sleep(0.1)
+    elapsed = time.monotonic() - started
+    # Dropped by the timeout, not by the buffer limit (a snapshot is not falling behind).
+    assert elapsed >= SEND_TIMEOUT - 0.5, elapsed
+    _, reset = await asyncio.to_thread(read_what_is_left, stalled)
+    stalled.close()
+    assert reset
+    assert lingering(ticker.port) == 0
+
+
+async def test_a_reader_that_keeps_up_slowly_is_not_dropped(
+    redis_server: RedisServer, ticker: TickerServer, token: str
+) -> None:
+    """Pings that do leave are progress: a quiet stream lives past the send timeout."""
+    channel = new_channel(redis_server, "patient")
+    async with open_stream(ticker.base, {"channels": channel}) as stream:
+        await stream.next_of("reset")
+        await asyncio.sleep(SEND_TIMEOUT + 2 * PING_SECONDS)
+        async with httpx.AsyncClient(
+            base_url=ticker.base, timeout=10, headers={"Authorization": f"Bearer {token}"}
+        ) as api:
+            event_id = await publish(api, channel, 0)
+        await until_has(stream, event_id)
+        assert stream.comments >= 2 and not stream.closed.is_set()
 
 
 def _dechunk(body: bytes) -> bytes:

@@ -294,18 +294,13 @@ def test_the_command_line_talks_to_redis_only_through_the_store(module: str) -> 
     assert reached == []
 
 
-@pytest.mark.parametrize(("fast_path", "protocol"), [(True, StreamProtocol), (False, None)])
-def test_serve_runs_uvicorn_with_the_fast_path_unless_turned_off(
-    fast_path: bool, protocol: type | None
-) -> None:
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_serve_always_runs_our_protocol_which_bounds_heads(fast_path: bool) -> None:
     settings = dataclasses.replace(
         Settings.from_env(redis_url="redis://127.0.0.1:1/0"), stream_fast_path=fast_path
     )
     options = uvicorn_options(settings)
-    if protocol is None:
-        assert options["http"] == "auto"
-    else:
-        assert import_from_string(options["http"]) is protocol
+    assert import_from_string(options["http"]) is StreamProtocol
     assert options["factory"] is True and options["timeout_graceful_shutdown"] == 5
 
 

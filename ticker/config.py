@@ -102,7 +102,7 @@ class Settings:
     stream_fast_path: bool = _setting(
         True,
         "TICKER_STREAM_FAST_PATH",
-        "Serve streams on the direct-write fast path (ticker/fastpath.py); false: plain ASGI.",
+        "Serve streams on the direct-write fast path (ticker/fastpath.py); false: through the app.",
     )
     delivery_slice: int = _setting(
         250,
@@ -121,6 +121,33 @@ class Settings:
     )
     send_timeout_seconds: float = _setting(
         30.0, "TICKER_SEND_TIMEOUT", "A stream write stuck this long drops the subscriber."
+    )
+    # The public edge: what one connection may cost (heads, idle time, stalled readers).
+    stream_send_buffer: int = _setting(
+        64 * 1024,
+        "TICKER_STREAM_SEND_BUFFER",
+        "Kernel send buffer (SO_SNDBUF) of each stream socket; a stalled reader holds at most "
+        "TICKER_SUBSCRIBER_BUFFER plus twice this (Linux doubles it) before it is dropped.",
+    )
+    max_streams: int = _setting(
+        30_000,
+        "TICKER_MAX_STREAMS",
+        "Open streams one process serves; beyond it a stream request gets 503 with Retry-After.",
+    )
+    max_head_bytes: int = _setting(
+        16 * 1024,
+        "TICKER_MAX_HEAD_BYTES",
+        "Largest request head (request line and headers); beyond it 431 and the connection closes.",
+    )
+    head_timeout_seconds: float = _setting(
+        10.0,
+        "TICKER_HEAD_TIMEOUT",
+        "Seconds a client has to send a whole request head; past it 408 and the connection closes.",
+    )
+    keep_alive_seconds: float = _setting(
+        5.0,
+        "TICKER_KEEP_ALIVE",
+        "Seconds an idle kept-alive connection waits for its next request before it is closed.",
     )
     redis_timeout_seconds: float = _setting(
         0.8,
@@ -223,6 +250,13 @@ class Settings:
         if not self.newsroom_name.strip():
             raise ConfigError("TICKER_NEWSROOM_NAME must not be blank: feeds name it as author.")
         _validate_edge(self)
+        if self.stream_send_buffer < 4096 or self.max_head_bytes < 1024 or self.max_streams < 1:
+            raise ConfigError(
+                "TICKER_STREAM_SEND_BUFFER must be at least 4096, TICKER_MAX_HEAD_BYTES at least "
+                "1024 and TICKER_MAX_STREAMS at least 1."
+            )
+        if self.head_timeout_seconds <= 0 or self.keep_alive_seconds <= 0:
+            raise ConfigError("TICKER_HEAD_TIMEOUT and TICKER_KEEP_ALIVE must be above 0.")
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings (for worker processes)."""

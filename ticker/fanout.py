@@ -33,7 +33,7 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ticker import metrics
+from ticker import metrics, sockets
 from ticker.config import Settings
 from ticker.model import Channel, EventId, format_event_id, parse_event_id, parse_rfc3339
 from ticker.sse import Frame, event_frame, farewell_retry_ms, frame_of
@@ -122,32 +122,59 @@ class Subscriber:
 class QueueSubscriber(Subscriber):
     """A subscriber of the ASGI path: frames wait in a bounded queue for the response's
     writer task. Past `limit` bytes it is dropped rather than slowing anyone else down;
-    its client reconnects with the id of the last event it got and loses nothing."""
+    its client reconnects with the id of the last event it got and loses nothing.
 
-    __slots__ = ("buffer", "farewell", "limit", "size", "wakeup")
+    Given its connection's transport (served by ticker/fastpath.py's protocol), what
+    waits there counts too, and a drop resets the connection at once.
+    """
 
-    def __init__(self, channels: frozenset[str] | None, limit: int) -> None:
+    __slots__ = ("base", "buffer", "farewell", "limit", "size", "transport", "wakeup")
+
+    def __init__(
+        self,
+        channels: frozenset[str] | None,
+        limit: int,
+        transport: asyncio.WriteTransport | None = None,
+    ) -> None:
         super().__init__(channels)
         self.buffer: deque[bytes] = deque()
-        self.size = 0
+        self.size = 0  # bytes in `buffer`
+        # A replay is bounded by the ring, not by `limit`: the limit is on falling behind
+        # live events, so what a large resume still has to send is the base it starts from.
+        self.base = 0
         self.limit = limit
+        self.transport = transport
         self.wakeup = asyncio.Event()
         self.farewell = b""  # a last `retry:`, sent after what is queued (on shutdown)
+
+    def backlog(self) -> int:
+        """Bytes waiting for this reader in user space: queued here and in the transport."""
+        transport = self.transport
+        return self.size + (transport.get_write_buffer_size() if transport is not None else 0)
 
     def write(self, frame: Frame) -> None:
         self.buffer.append(frame.raw)
         self.size += len(frame.raw)
-        if self.size > self.limit:
-            self.dropped = True
-            self.buffer.clear()
-            metrics.dropped.inc()
+        backlog = self.backlog()
+        if backlog > self.base + self.limit:
+            self.drop()
+        elif backlog < self.base:
+            self.base = backlog  # the replay is draining
         self.wakeup.set()
 
     def write_many(self, frames: list[Frame]) -> None:
-        # A replay is bounded by the ring, not by `limit`: the limit is on falling
-        # behind live events, so a large resume is not mistaken for a slow reader.
         self.buffer.extend(frame.raw for frame in frames)
+        self.size += sum(len(frame.raw) for frame in frames)
+        self.base = self.backlog()
         self.wakeup.set()
+
+    def drop(self) -> None:
+        self.dropped = True
+        self.buffer.clear()
+        self.size = 0
+        metrics.dropped.inc()
+        if self.transport is not None:
+            sockets.abort(self.transport)  # stuck: reset, do not linger on a graceful close
 
     def close(self, retry_ms: int) -> None:
         """Have the response end with a `retry:` of its own (on shutdown)."""

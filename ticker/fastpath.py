@@ -15,8 +15,12 @@ first request's head. A plainly valid stream request becomes a
 state (its parser, address lookups and scope: about half of a connect's CPU).
 Anything else is handed, bytes and all, to `HttpProtocol`: uvicorn's own
 httptools protocol, extended so that a stream request arriving later on a
-kept-alive connection takes the fast path too. Errors and rarer cases go
-through the Starlette app, so they keep one implementation, in
+kept-alive connection takes the fast path too, and bounded like the first
+request: uvicorn limits neither the size of a head nor the time it takes to
+arrive (issue 12, finding 4), so both protocols answer 431 past
+`TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT` (ticker/heads.py).
+Errors and rarer cases go through the Starlette app, so they keep one
+implementation, in
 `ticker/routes/stream.py`. The fan-out reaches both through the ASGI lifespan
 state (`{"fanout": …}`), which uvicorn hands to every protocol. The uvicorn
 versions this is tested against are pinned in pyproject.toml.
@@ -25,7 +29,9 @@ versions this is tested against are pinned in pyproject.toml.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+import time
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import httptools
@@ -33,10 +39,11 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from ticker import metrics
+from ticker import heads, logs, metrics, sockets
+from ticker.config import Settings
 from ticker.fanout import EventId, Fanout, Subscriber
 from ticker.problems import Problem
-from ticker.routes.stream import parse_channels, parse_last_event_id
+from ticker.routes.stream import TRANSPORT_EXTENSION, parse_channels, parse_last_event_id
 from ticker.sse import PING, Frame, chunk, retry_frame
 
 STREAM_PATH = b"/api/v1/stream"
@@ -45,26 +52,45 @@ RESPONSE_HEAD = (
     b"content-type: text/event-stream; charset=utf-8\r\n"
     b"cache-control: no-cache\r\n"
     b"x-accel-buffering: no\r\n"
+    b"x-content-type-options: nosniff\r\n"
     b"access-control-allow-origin: *\r\n"
     b"transfer-encoding: chunked\r\n"
     b"\r\n"
 )
 END_OF_BODY = b"0\r\n\r\n"
 FIRST_REQUEST_START = b"GET " + STREAM_PATH
-MAX_FIRST_HEAD = 16 * 1024  # a longer first head goes the ordinary way
 _CACHED_URLS = 4096
 _CACHED_URL_MAX = 512  # bytes: longer URLs are parsed every time
+_DEFAULTS = Settings()  # before the app's lifespan has run (never, in practice)
+
+
+def _settings(app_state: dict[str, Any]) -> Settings:
+    fanout = app_state.get("fanout")
+    return fanout.settings if isinstance(fanout, Fanout) else _DEFAULTS
 
 
 class StreamConnection(Subscriber, asyncio.Protocol):
     """A stream the fan-out writes to directly; the transport's buffer is its queue.
 
-    It is dropped when more than `limit` bytes of live events wait in user space
-    (beyond a replay still draining): the kernel's socket buffer is already full
-    by then, so the reader has truly stopped keeping up.
+    The socket's kernel buffer is capped (`TICKER_STREAM_SEND_BUFFER`), so what waits
+    in the transport is what the reader is behind by. It is dropped when more than
+    `limit` bytes of live events wait there (beyond a replay still draining), or when
+    nothing it was sent has left the transport for `TICKER_SEND_TIMEOUT`: pings are
+    writes too, so a stuck reader on a quiet channel goes within a ping interval of it.
     """
 
-    __slots__ = ("base", "fanout", "limit", "preamble", "transport")
+    __slots__ = (
+        "answered",
+        "base",
+        "fanout",
+        "last_size",
+        "limit",
+        "preamble",
+        "started",
+        "stuck_since",
+        "timeout",
+        "transport",
+    )
     direct = True
 
     def __init__(
@@ -78,16 +104,37 @@ class StreamConnection(Subscriber, asyncio.Protocol):
         self.transport = transport
         self.fanout = fanout
         self.limit = limit
+        self.timeout = fanout.settings.send_timeout_seconds
         self.base = 0
+        self.last_size = 0  # bytes in the transport's buffer after the last write
+        self.stuck_since = 0.0  # when a backlog last made progress
+        self.started = time.perf_counter()
+        self.answered = 0.0  # seconds to answer: what `AccessLog` times for an ASGI stream
         # The response head and `retry:`, sent with the first frames in one write.
         self.preamble = RESPONSE_HEAD + chunk(retry_frame(fanout.settings.retry_ms))
 
     # Subscriber
 
     def write(self, frame: Frame) -> None:
+        data = frame.chunk
         transport = self.transport
-        transport.write(frame.chunk)
+        transport.write(data)
         size = transport.get_write_buffer_size()
+        if size:
+            self.backlogged(size, len(data))
+        elif self.last_size:
+            self.last_size = 0  # caught up
+
+    def backlogged(self, size: int, added: int) -> None:
+        """Bytes wait in the transport after a write: drop the reader if it is too far
+        behind or has taken nothing for too long."""
+        now = time.monotonic()
+        if not self.last_size or size < self.last_size + added:
+            self.stuck_since = now  # a new backlog, or some of the old one went out
+        elif now - self.stuck_since >= self.timeout:
+            self.drop()
+            return
+        self.last_size = size
         if size > self.base + self.limit:
             self.drop()
         elif size < self.base:
@@ -98,7 +145,8 @@ class StreamConnection(Subscriber, asyncio.Protocol):
         if self.preamble:
             data, self.preamble = self.preamble + data, b""
         self.transport.write(data)
-        self.base = self.transport.get_write_buffer_size()
+        self.base = self.last_size = self.transport.get_write_buffer_size()
+        self.stuck_since = time.monotonic()
 
     def start(self, after: EventId | None) -> None:
         """Subscribe, sending the response head with the replay or resets (if any)."""
@@ -109,6 +157,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
             self.preamble = b""
         if resuming is not None:
             fanout.run_soon(resuming)
+        self.answered = time.perf_counter() - self.started
 
     def ping(self) -> None:
         if not self.dropped and self.held is None:
@@ -117,7 +166,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
     def drop(self) -> None:
         self.dropped = True
         metrics.dropped.inc()
-        self.transport.abort()  # its client resumes from the last event it got
+        sockets.abort(self.transport)  # its client resumes from the last event it got
 
     def close(self, retry_ms: int) -> None:
         """End the stream cleanly, asking the client to come back after `retry_ms`."""
@@ -137,15 +186,36 @@ class StreamConnection(Subscriber, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.dropped = True
         self.fanout.unsubscribe(self)
+        self.log_closed()
+
+    def log_closed(self) -> None:
+        """The access-log line of the stream, as `AccessLog` writes one for an ASGI
+        request, but at the end: its duration is the stream's whole life. The metrics
+        sample is the time to answer, as for a stream served through the app."""
+        seconds = time.perf_counter() - self.started
+        route = STREAM_PATH.decode()
+        metrics.observe_request(route, "GET", 200, self.answered)
+        if logs.access.isEnabledFor(logging.INFO):
+            peer = self.transport.get_extra_info("peername")
+            fields = {
+                "method": "GET",
+                "path": route,
+                "route": route,
+                "status": 200,
+                "duration_ms": round(seconds * 1000, 2),
+                "client": peer[0] if isinstance(peer, tuple) else None,
+            }
+            logs.access.info("GET %s 200", route, extra={"fields": fields})
 
 
 def stream_request(
     fanout: Fanout, url: bytes, last_event_id: bytes | None
 ) -> tuple[frozenset[str] | None, EventId | None] | None:
-    """(channels, after) for a valid stream request on channels this process knows;
-    None sends the request the ordinary way, which answers errors and rarer cases."""
+    """(channels, after) for a valid stream request on channels this process knows, with
+    room for one more stream; None sends the request the ordinary way, which answers
+    errors and rarer cases."""
     target = _stream_target(url)
-    if target is None:
+    if target is None or fanout.subscriber_count >= fanout.settings.max_streams:
         return None
     channels, query_after = target
     try:
@@ -198,7 +268,9 @@ def _plain_get(parser: httptools.HttpRequestParser) -> bool:
 
 def _ready_fanout(app_state: dict[str, Any]) -> Fanout | None:
     fanout = app_state.get("fanout")
-    return fanout if isinstance(fanout, Fanout) and fanout.ready.is_set() else None
+    if isinstance(fanout, Fanout) and fanout.ready.is_set() and fanout.settings.stream_fast_path:
+        return fanout
+    return None
 
 
 def start_stream(
@@ -208,7 +280,9 @@ def start_stream(
     after: EventId | None,
 ) -> None:
     """From here on the connection is the fan-out's, not uvicorn's."""
-    connection = StreamConnection(transport, fanout, channels, fanout.settings.subscriber_buffer)
+    settings = fanout.settings
+    sockets.cap_send_buffer(transport, settings.stream_send_buffer)
+    connection = StreamConnection(transport, fanout, channels, settings.subscriber_buffer)
     transport.set_protocol(connection)
     connection.start(after)
 
@@ -217,17 +291,21 @@ class StreamProtocol(asyncio.Protocol):
     """Where every connection starts: reads the first request's head, no more.
 
     A plainly valid `GET /api/v1/stream` becomes a `StreamConnection`; anything
-    else (another path, a method, HTTP/1.0, an upgrade, a malformed or very long
-    head) is handed with every byte received to `HttpProtocol`, which is uvicorn's.
+    else (another path, a method, HTTP/1.0, an upgrade, a malformed head) is handed
+    with every byte received to `HttpProtocol`, which is uvicorn's. A head larger
+    than `TICKER_MAX_HEAD_BYTES` gets 431, one slower than `TICKER_HEAD_TIMEOUT` 408
+    (from the connection's start: handing over does not restart the clock).
     """
 
     __slots__ = (
         "app_state",
         "config",
+        "deadline",
         "last_event_id",
         "loop",
         "received",
         "server_state",
+        "settings",
         "transport",
         "url",
     )
@@ -244,12 +322,20 @@ class StreamProtocol(asyncio.Protocol):
         self.server_state = server_state
         self.app_state = app_state
         self.loop = _loop
+        self.settings = _settings(app_state)
         self.received = b""
         self.url = b""
         self.last_event_id: bytes | None = None
+        self.deadline = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        loop = self.loop or asyncio.get_running_loop()
+        self.deadline = loop.time() + self.settings.head_timeout_seconds
+        heads.first_heads.add(self, loop)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
 
     def data_received(self, data: bytes) -> None:
         received = self.received + data if self.received else data
@@ -259,22 +345,36 @@ class StreamProtocol(asyncio.Protocol):
             self._hand_over(received)
             return
         end = received.find(b"\r\n\r\n")
+        max_head = self.settings.max_head_bytes
+        if (end < 0 and len(received) > max_head) or end + 4 > max_head:
+            self._stop_timer()
+            self.received = b""
+            heads.head_too_large(self.transport, self.settings)
+            return
         if end < 0:
-            if len(received) > MAX_FIRST_HEAD:
-                self._hand_over(received)
-            else:
-                self.received = received  # the head is still arriving
+            self.received = received  # the head is still arriving
             return
         fanout = _ready_fanout(self.app_state)
         request = self._parse_head(fanout, received[: end + 4]) if fanout is not None else None
         if fanout is None or request is None:
             self._hand_over(received)
             return
+        # Whatever follows the head (a request pipelined behind the stream) stays
+        # unanswered: the stream's response never ends, and nothing may interleave it.
+        self._stop_timer()
         self.received = b""
         start_stream(self.transport, fanout, *request)
 
     def eof_received(self) -> bool | None:
         return None  # the client left before finishing a request: close
+
+    def timed_out(self) -> None:
+        if self.transport.get_protocol() is self and not self.transport.is_closing():
+            self.received = b""
+            heads.head_too_slow(self.transport, self.settings)
+
+    def _stop_timer(self) -> None:
+        heads.first_heads.waiting.pop(self, None)
 
     def _parse_head(
         self, fanout: Fanout, head: bytes
@@ -296,12 +396,14 @@ class StreamProtocol(asyncio.Protocol):
             self.last_event_id = value
 
     def _hand_over(self, received: bytes) -> None:
+        self._stop_timer()
         self.received = b""
         protocol = HttpProtocol(
             config=self.config,
             server_state=self.server_state,
             app_state=self.app_state,
             _loop=self.loop,
+            head_deadline=self.deadline,
         )
         self.transport.set_protocol(protocol)
         protocol.connection_made(self.transport)
@@ -309,29 +411,119 @@ class StreamProtocol(asyncio.Protocol):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol; a stream request later on the connection still
-    takes the fast path."""
+    """uvicorn's httptools protocol, bounded: each request head gets at most
+    `TICKER_MAX_HEAD_BYTES` (431) and `TICKER_HEAD_TIMEOUT` (408), an idle kept-alive
+    connection `TICKER_KEEP_ALIVE`. A stream request later on the connection still
+    takes the fast path, unless an earlier response is still going out: then uvicorn
+    queues it and answers in order (issue 12, finding 5). A stream served through the
+    app gets the same socket bounds and its transport in the scope."""
 
-    _streaming = False
+    _taken = False  # the connection left uvicorn's hands: streaming directly, or refused
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        head_deadline: float | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.settings = _settings(app_state)
+        self.timeout_keep_alive = self.settings.keep_alive_seconds  # type: ignore[assignment]
+        self._head_deadline = head_deadline
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._in_head = True  # the parser is inside a request head (or before one)
+        self._head_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        deadline = self._head_deadline
+        if deadline is None:
+            deadline = self.loop.time() + self.settings.head_timeout_seconds
+        self._head_timer = self.loop.call_at(deadline, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # Counted before parsing, checked after: a chunk that completes a head and
+        # carries a body is never mistaken for a long head.
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._in_head
+            and not self._taken
+            and self._head_bytes > self.settings.max_head_bytes
+            and not self.transport.is_closing()
+        ):
+            self._give_up(heads.head_too_large)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(
+                self.settings.head_timeout_seconds, self._head_timed_out
+            )
 
     def on_headers_complete(self) -> None:
-        if self._streaming:
+        self._in_head = False
+        self._head_bytes = 0
+        self._stop_head_timer()
+        if self._taken:
             return
-        fanout = _ready_fanout(self.app_state)
-        if fanout is not None and _plain_get(self.parser):
-            header = next((v for k, v in self.headers if k == b"last-event-id"), None)
-            request = stream_request(fanout, self.url, header)
-            if request is not None:
-                self._streaming = True
-                self.connections.discard(self)
-                start_stream(self.transport, fanout, *request)
-                return
+        if self._head_size() > self.settings.max_head_bytes:
+            self._give_up(heads.head_too_large)
+            return
+        if httptools.parse_url(self.url).path == STREAM_PATH:
+            sockets.cap_send_buffer(self.transport, self.settings.stream_send_buffer)
+            self.scope["extensions"] = cast(Any, {TRANSPORT_EXTENSION: self.transport})
+            fanout = _ready_fanout(self.app_state)
+            idle = (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+            if fanout is not None and idle and _plain_get(self.parser):
+                header = next((v for k, v in self.headers if k == b"last-event-id"), None)
+                request = stream_request(fanout, self.url, header)
+                if request is not None:
+                    self._taken = True
+                    self.connections.discard(self)
+                    start_stream(self.transport, fanout, *request)
+                    return
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
-        if not self._streaming:
+        if not self._taken:
             super().on_body(body)
 
     def on_message_complete(self) -> None:
-        if not self._streaming:
+        self._in_head = True  # the next request's head may follow
+        self._head_bytes = 0
+        if not self._taken:
             super().on_message_complete()
+
+    def _head_size(self) -> int:
+        """The size of the head just parsed, as sent with single spaces: a head that
+        arrived whole in one read is measured here, not in `data_received`."""
+        line = len(self.parser.get_method()) + len(self.url) + len(" HTTP/1.1\r\n")
+        return line + sum(len(name) + len(value) + 4 for name, value in self.headers) + 2
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self._taken and not self.transport.is_closing():
+            self._give_up(heads.head_too_slow)
+
+    def _give_up(self, answer: Any) -> None:
+        """Answer a head that cannot be read, unless an earlier response is still going
+        out (a pipelined request): then close, rather than interleave the two."""
+        self._stop_head_timer()
+        self._taken = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.transport.close()
+        else:
+            answer(self.transport, self.settings)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None

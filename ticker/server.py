@@ -80,7 +80,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "host": settings.host,
         "port": settings.port,
         "workers": settings.workers,
-        "http": FAST_PATH_PROTOCOL if settings.stream_fast_path else "auto",
+        # Always ours: it bounds request heads (size, time, keep-alive); it serves streams
+        # directly only when TICKER_STREAM_FAST_PATH is on.
+        "http": FAST_PATH_PROTOCOL,
         "log_level": settings.log_level,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }

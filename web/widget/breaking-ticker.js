@@ -14,6 +14,7 @@
     backoffMs: 1000, // first reconnect delay; doubled after each failure, jittered
     maxBackoffMs: 30000,
     pollAfter: 4, // stream failures in a row before also polling the snapshot
+    reconnects: 3, // failed reconnects left to the browser (at the server's `retry:`) before our own
     pollMs: 15000,
     hiddenMs: 60000, // a page hidden this long lets its stream go
     newMs: 8000, // how long a new item stays highlighted
@@ -659,16 +660,27 @@
       const url = `${server}/api/v1/stream?channels=${channels}`;
       // EventSource sends no cookies (withCredentials is false) and needs none.
       const es = (this.es = new EventSource(pos ? `${url}&last_event_id=${pos}` : url));
+      let opened = false; // once open, it has the server's `retry:` delay
       es.onopen = () => {
-        this.opened = Date.now();
+        opened = true;
+        this.failures = 0;
         this.stopPolling();
         this.status('live');
       };
       for (const type of ['reset', 'publish', 'update', 'retract', 'expire']) {
         es.addEventListener(type, (e) => this.received(type, e.lastEventId, JSON.parse(e.data)));
       }
+      // A stream that was open and dropped (a deploy, a lost connection) is being reconnected
+      // by the browser itself (CONNECTING): let it, so that the server's `retry:` spreads the
+      // clients of a restarted server over seconds, and Last-Event-ID resumes them. Our own
+      // backoff is for a stream closed for good (a non-200 answer: CLOSED), one that never
+      // opened, or reconnects that keep failing.
       es.onerror = () => {
         if (es !== this.es) return;
+        if (opened && es.readyState === EventSource.CONNECTING && this.failures < CONFIG.reconnects) {
+          if (this.failures++) this.status('offline');
+          return;
+        }
         this.close();
         this.failed();
       };
@@ -681,11 +693,9 @@
       this.say({ t: 'event', type, id, data });
     }
 
-    // Reconnect ourselves (not EventSource's fixed retry) with exponential backoff and jitter,
-    // always from the last id; after repeated failures poll the snapshot meanwhile.
+    // Reconnect ourselves with exponential backoff and jitter, always from the last id;
+    // after repeated failures poll the snapshot meanwhile.
     failed() {
-      if (this.opened && Date.now() - this.opened > 10000) this.failures = 0; // it was fine a while
-      this.opened = 0;
       const n = this.failures++;
       if (n) this.status('offline');
       if (this.failures >= CONFIG.pollAfter) this.startPolling();

@@ -68,7 +68,8 @@ def test_by_default_a_forged_host_is_refused_and_never_repeated(
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"LOCALHOST:{port}"):
         r = httpx.get(url, headers={"Host": host})
         assert r.status_code == 200, host
-        assert f"http://{host.lower()}/embed/{channel}" in r.text.lower()
+        page = "live" if path.startswith("/feeds/") else "embed"  # feeds link the live page
+        assert f"http://{host.lower()}/{page}/{channel}" in r.text.lower()
 
 
 def test_with_a_public_url_every_link_starts_with_it(
@@ -83,9 +84,10 @@ def test_with_a_public_url_every_link_starts_with_it(
         assert EVIL not in r.text
         if kind == "json":
             body = r.json()
-            assert body["home_page_url"] == f"{PUBLIC}/embed/{channel}"
+            assert body["home_page_url"] == f"{PUBLIC}/live/{channel}"
             assert body["feed_url"] == f"{PUBLIC}/feeds/{channel}.json"
-            assert body["items"][0]["url"] == f"{PUBLIC}/embed/{channel}"
+            item_id = body["items"][0]["_ticker"]["id"]
+            assert body["items"][0]["url"] == f"{PUBLIC}/live/{channel}#item-{item_id}"
         else:
             parsed = feedparser.parse(r.content)
             links = [link.href for link in parsed.feed.links] + [e.link for e in parsed.entries]

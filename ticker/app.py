@@ -20,10 +20,11 @@ from starlette.responses import Response
 from ticker import logs, metrics, openapi
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout, StartupError
+from ticker.heartbeat import Heartbeat
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, desk, embed, feeds, live, ops, stream
+from ticker.routes import api, desk, embed, feeds, live, ops, status, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
 from ticker.store import NotReplicated, api_client, open_store, reader_client
@@ -64,6 +65,9 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
             raise
         scheduler.start()
+        # This process in the fleet's status view, and its reach counts (issues 14, 15).
+        heartbeat = Heartbeat(store, fanout, settings.heartbeat_seconds)
+        heartbeat.start()
         # What exists now lives as long as the process: take it out of the cyclic
         # collector's sight, so that its full collections (which thousands of
         # connections set off) walk only what came later: ~15 ms less each.
@@ -73,6 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             # The lifespan state reaches uvicorn's protocols: ticker/fastpath.py uses it.
             yield {"fanout": fanout}
         finally:
+            await heartbeat.stop()  # first: its last counts and its goodbye need Redis
             scheduler.stop()
             await fanout.stop()
             await fanout.store.redis.aclose()
@@ -85,6 +90,7 @@ def create_app(settings: Settings) -> Starlette:
             *embed.routes,
             *live.routes,
             *feeds.routes,
+            *status.routes,
             *desk.routes,
             *ops.routes,
             *metrics.routes,

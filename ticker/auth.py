@@ -40,6 +40,7 @@ class Principal:
 
     actor: str  # "token:NAME" or "user:NAME": recorded in the log, never shown publicly
     channels: tuple[str, ...] = ()
+    admin: bool = False  # an admin desk user or an `--admin` token: may read /api/v1/status
 
     def allows(self, channel: str) -> bool:
         return not self.channels or channel in self.channels
@@ -63,7 +64,9 @@ async def authenticate(request: Request, store: Store) -> Principal:
             "This token is not valid (wrong, or revoked). Ask an admin for a "
             "new one ('ticker token create')."
         )
-    return Principal(actor=f"token:{record.name}", channels=tuple(record.channels))
+    return Principal(
+        actor=f"token:{record.name}", channels=tuple(record.channels), admin=record.admin
+    )
 
 
 async def _desk_session(request: Request) -> Principal:
@@ -87,7 +90,9 @@ async def _desk_session(request: Request) -> Principal:
             "reload the desk and try again.",
             title="CSRF token missing or wrong",
         )
-    return Principal(actor=f"user:{session.user.name}", channels=session.channels)
+    return Principal(
+        actor=f"user:{session.user.name}", channels=session.channels, admin=session.is_admin
+    )
 
 
 def require_channel(principal: Principal, channel: str) -> None:

@@ -92,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="make a token; printed once, on the last line")
     create.add_argument("--name", required=True)
     create.add_argument("--channel", action="append", default=[], help="limit to this channel")
+    create.add_argument(
+        "--admin", action="store_true", help="may also read the fleet's status (every channel)"
+    )
     create.set_defaults(run=cmd_token_create)
     token.add_parser("list", help="list tokens (never their secret)").set_defaults(
         run=cmd_token_list
@@ -220,17 +223,24 @@ def cmd_channel_list(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     async def work(store: Store) -> None:
+        if args.admin and args.channel:
+            raise CliError("an --admin token covers every channel; leave out --channel")
         for channel in args.channel:
             if await store.get_channel(channel) is None:
                 raise CliError(f"there is no channel '{channel}' (see 'ticker channel list')")
+        audit: dict[str, object] = {"action": "create", "channels": sorted(args.channel)}
+        if args.admin:
+            audit["admin"] = True
         try:
-            token = await store.create_token(args.name, sorted(set(args.channel)), _now())
-            await DeskStore(store).record(
-                "token", "cli", args.name, {"action": "create", "channels": sorted(args.channel)}
+            token = await store.create_token(
+                args.name, sorted(set(args.channel)), _now(), admin=args.admin
             )
+            await DeskStore(store).record("token", "cli", args.name, audit)
         except ValueError as exc:
             raise CliError(str(exc)) from None
         scope = ", ".join(args.channel) if args.channel else "every channel"
+        if args.admin:
+            scope += " and the fleet's status"
         print(f"Token '{args.name}' for {scope}. It is shown only now; keep it secret:")
         print(token)
 
@@ -240,7 +250,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 def cmd_token_list(args: argparse.Namespace) -> int:
     async def work(store: Store) -> None:
         for t in await store.list_tokens():
-            print(f"{t.name}\t{','.join(t.channels) or '*'}\t{t.created_at}")
+            admin = "\tadmin" if t.admin else ""
+            print(f"{t.name}\t{','.join(t.channels) or '*'}\t{t.created_at}{admin}")
 
     return _with_store(args, work)
 

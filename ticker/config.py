@@ -198,6 +198,20 @@ class Settings:
         "for nobody); others get 403. Default: loopback and private ranges, where scrapers live.",
     )
 
+    # Feeds and the fleet view (issues 14 and 15): who signs the feeds, and how often each
+    # process reports itself (heartbeat, readers, deliveries) to Redis for /api/v1/status.
+    newsroom_name: str = _setting(
+        "Newsroom",
+        "TICKER_NEWSROOM_NAME",
+        "The author named in every feed (Atom requires one): your newsroom's name.",
+    )
+    heartbeat_seconds: float = _setting(
+        5.0,
+        "TICKER_HEARTBEAT_SECONDS",
+        "How often each process writes its heartbeat and delivery counts to Redis; a process "
+        "silent for three intervals leaves the status view.",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from the environment, then `overrides` (flags) that are not None."""
@@ -231,6 +245,10 @@ class Settings:
             raise ConfigError("TICKER_LOG_FORMAT must be text or json.")
         if self.workers < 1:
             raise ConfigError("TICKER_WORKERS must be at least 1.")
+        if not 0.1 <= self.heartbeat_seconds <= 60:
+            raise ConfigError("TICKER_HEARTBEAT_SECONDS must be from 0.1 to 60.")
+        if not self.newsroom_name.strip():
+            raise ConfigError("TICKER_NEWSROOM_NAME must not be blank: feeds name it as author.")
         _validate_edge(self)
         if self.stream_send_buffer < 4096 or self.max_head_bytes < 1024 or self.max_streams < 1:
             raise ConfigError(

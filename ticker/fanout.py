@@ -23,6 +23,7 @@ import bisect
 import contextlib
 import json
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -34,7 +35,7 @@ from redis.exceptions import RedisError
 
 from ticker import metrics, sockets
 from ticker.config import Settings
-from ticker.model import Channel, EventId, format_event_id, parse_event_id
+from ticker.model import Channel, EventId, format_event_id, parse_event_id, parse_rfc3339
 from ticker.sse import Frame, event_frame, farewell_retry_ms, frame_of
 from ticker.store import LoadedState, LogEntry, Store, dumps
 
@@ -231,6 +232,11 @@ class Fanout:
         # Events applied to the state that some subscriber may still need (oldest first).
         self._undelivered: list[Event] = []
         self._reading: asyncio.Future[Any] | None = None  # the next XREAD, once issued
+        # Reach (issue 15): streams each item went out to since the heartbeat last took
+        # the counts, and resets sent per channel since its items last changed (folded
+        # into per-item counts then, so a connect costs one addition per channel).
+        self._reach: dict[tuple[str, str], int] = {}
+        self._resets_pending: dict[str, int] = {}
 
     # Life cycle
 
@@ -304,6 +310,67 @@ class Fanout:
     @property
     def subscriber_count(self) -> int:
         return self._count
+
+    def subscriber_counts(self) -> dict[str, int]:
+        """Open streams per channel filter, '*' for streams of every channel (a stream of
+        several channels counts in each): for the heartbeat, without walking them all."""
+        counts = {channel: len(group) for channel, group in self._by_channel.items()}
+        if self._everything:
+            counts["*"] = len(self._everything)
+        return dict(sorted(counts.items()))
+
+    # Reach
+
+    def take_reach(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """The streams each item went out to since the last call, with the item's expiry
+        (ms; now for an item already gone), and start counting afresh."""
+        for channel in list(self._resets_pending):
+            self._fold_resets(channel)
+        reach, self._reach = self._reach, {}
+        now_ms = int(time.time() * 1000)
+        out = {}
+        for (channel, item_id), n in reach.items():
+            item = self.items.get(channel, {}).get(item_id)
+            expires_ms = _expires_ms(item["expires_at"]) if item is not None else now_ms
+            out[(channel, item_id)] = (n, max(expires_ms, now_ms))
+        return out
+
+    def give_back_reach(self, reach: dict[tuple[str, str], tuple[int, int]]) -> None:
+        """Counts that could not be written: they go with the next ones."""
+        for key, (n, _) in reach.items():
+            self._reach[key] = self._reach.get(key, 0) + n
+
+    def _count_resets(self, channels: list[str]) -> None:
+        pending = self._resets_pending
+        for channel in channels:
+            pending[channel] = pending.get(channel, 0) + 1
+
+    def _fold_resets(self, channel: str) -> None:
+        """Resets sent since the channel last changed reached every item they carried."""
+        n = self._resets_pending.pop(channel, 0)
+        items = self.items.get(channel)
+        if not n or not items:
+            return
+        ids: list[str] = list(items)
+        if len(ids) > RESET_ITEMS:  # a reset carries the newest RESET_ITEMS only
+            ids = sorted(ids, key=parse_event_id, reverse=True)[:RESET_ITEMS]
+        reach = self._reach
+        for item_id in ids:
+            key = (channel, item_id)
+            reach[key] = reach.get(key, 0) + n
+
+    def _count_replay(self, frames: list[Frame], channels: list[str]) -> None:
+        """A resume's replayed publishes reached that stream (not on the hot path)."""
+        reach = self._reach
+        for frame in frames:
+            item_id = _published_item(frame)
+            if item_id is None:
+                continue
+            for channel in channels:
+                if item_id in self.items.get(channel, ()):
+                    key = (channel, item_id)
+                    reach[key] = reach.get(key, 0) + 1
+                    break
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -413,6 +480,8 @@ class Fanout:
     # State
 
     def _load(self, state: LoadedState) -> None:
+        for channel in list(self._resets_pending):
+            self._fold_resets(channel)  # counted against the items they carried
         self._undelivered = []
         self._stale_epoch = False
         self.epoch = state.epoch
@@ -477,6 +546,8 @@ class Fanout:
         if entry.type not in PUBLIC_TYPES:
             log.warning("ignoring log entry %s of unknown type %r", entry.id, entry.type)
             return None
+        if channel in self._resets_pending:
+            self._fold_resets(channel)  # the resets sent so far carried the items before
         items = self.items.setdefault(channel, {})
         if entry.type in ("publish", "update"):
             items[entry.item] = {"id": entry.item, **json.loads(entry.data)}
@@ -508,24 +579,31 @@ class Fanout:
         first_upto = upto = _coalesced(events, 0)
         target = events[upto - 1][0]
         subscribers = self._listed({channel for _, channel, _ in events[:upto]})
-        frames: dict[tuple[EventId, frozenset[str] | None], tuple[Frame | None, int]] = {}
+        frames: dict[tuple[EventId, frozenset[str] | None], _Sending] = {}
         slice_size = self.settings.delivery_slice
-        delivered = 0
         failed: list[Subscriber] = []
         # Most subscribers share `seen` and the channel set (the same objects): look the
-        # frame up again only when either changes.
+        # frame up again only when either changes. `run` counts the subscribers given
+        # the current frame since then, added to its tally when the frame changes: the
+        # delivery and reach counts cost one addition per subscriber, no lookup.
         last_seen: EventId | None = None
         last_channels: frozenset[str] | None = None
         frame: Frame | None = None
-        count = 0
+        sending = _NOTHING
+        run = 0
+        tallies: list[_Sending] = []
         for n, sub in enumerate(subscribers, 1):
             seen = sub.seen
             if seen is not target and seen < target:
                 if seen is not last_seen or sub.channels is not last_channels:
+                    sending.sent += run
+                    run = 0
                     key = last_seen, last_channels = seen, sub.channels
+                    sending = frames.get(key) or _Sending(events[:upto], sub.channels, seen)
                     if key not in frames:
-                        frames[key] = _frames_for(events[:upto], sub.channels, seen)
-                    frame, count = frames[key]
+                        frames[key] = sending
+                        tallies.append(sending)
+                    frame = sending.frame
                 sub.seen = target
                 if frame is not None:
                     try:
@@ -533,15 +611,23 @@ class Fanout:
                     except Exception:  # one broken connection must not stop the others
                         log.exception("dropping a subscriber that failed to take a frame")
                         failed.append(sub)
-                    delivered += count
+                    run += 1
             if n % slice_size == 0:
                 await asyncio.sleep(0)
                 if self._join_new_events():
                     more = _coalesced(events, upto)
                     if more > upto:
                         upto, target = more, events[more - 1][0]
-                        frames.clear()
+                        frames.clear()  # `tallies` keeps their counts
                         last_seen = None
+        sending.sent += run
+        delivered = 0
+        reach = self._reach
+        for tally in tallies:
+            if tally.sent:
+                delivered += tally.sent * tally.count
+                for item in tally.reached:
+                    reach[item] = reach.get(item, 0) + tally.sent
         for sub in failed:
             self.unsubscribe(sub)
         # Every subscriber now has the events the pass began with; those that joined it
@@ -636,6 +722,7 @@ class Fanout:
             self._add(sub)
             metrics.resets.inc()
             sub.write_many([self.reset_frame(channel) for channel in wanted])
+            self._count_resets(wanted)
         elif after > self.head:
             # Another process is ahead of us; skip what the client has, as it arrives.
             sub.seen = after
@@ -647,6 +734,7 @@ class Fanout:
             frames = self._ring_after(after, sub.channels)
             if frames:
                 sub.write_many(frames)
+                self._count_replay(frames, wanted)
         else:
             return self._resume_from_redis(sub, wanted, after)
         return None
@@ -740,6 +828,9 @@ class Fanout:
                 if parse_event_id(entry.id) <= head:
                     frames.append(self.frame(entry))
         sub.release(frames)
+        if not sub.dropped:
+            self._count_resets(sorted(reset_channels))
+            self._count_replay(frames, wanted)
 
     def _reset_everyone(self) -> None:
         for sub in self.subscribers():
@@ -749,16 +840,41 @@ class Fanout:
                 sub.push(self.reset_frame(channel))
 
 
-def _frames_for(
-    events: list[Event], channels: frozenset[str] | None, seen: EventId
-) -> tuple[Frame | None, int]:
-    """The frames of `events` a subscriber wants, as one frame, and how many they are."""
-    frames = [
-        frame
-        for eid, channel, frame in events
-        if eid > seen and (channels is None or channel in channels)
-    ]
-    return (frame_of(frames) if frames else None), len(frames)
+class _Sending:
+    """What one pass of `Fanout._deliver` sends to the subscribers with a given `seen`
+    and channel filter: the frames of `events` they want, as one frame; how many
+    events that is; the items it publishes (channel, id); how many were sent it."""
+
+    __slots__ = ("count", "frame", "reached", "sent")
+
+    def __init__(self, events: list[Event], channels: frozenset[str] | None, seen: EventId) -> None:
+        wanted = [
+            (eid, channel, frame)
+            for eid, channel, frame in events
+            if eid > seen and (channels is None or channel in channels)
+        ]
+        self.frame = frame_of([f for _, _, f in wanted]) if wanted else None
+        self.count = len(wanted)
+        self.reached = [
+            (channel, format_event_id(eid))
+            for eid, channel, frame in wanted
+            if frame.raw.startswith(b"id: %d-%d\nevent: publish\n" % eid)
+        ]
+        self.sent = 0
+
+
+_NOTHING = _Sending([], None, (0, 0))  # before the first lookup of a pass
+_PUBLISH = re.compile(rb"id: (\d+-\d+)\nevent: publish\n")
+
+
+def _published_item(frame: Frame) -> str | None:
+    """The item a frame publishes, if it is a `publish` event."""
+    match = _PUBLISH.match(frame.raw)
+    return match.group(1).decode() if match else None
+
+
+def _expires_ms(rfc3339: str) -> int:
+    return int(parse_rfc3339(rfc3339).timestamp() * 1000)
 
 
 def _coalesced(events: list[Event], start: int) -> int:

@@ -159,6 +159,110 @@ SCHEMAS: dict[str, Any] = {
             },
         },
     },
+    "Process": {
+        "type": "object",
+        "description": "One serving process, as its last heartbeat described it.",
+        "required": [
+            "id",
+            "host",
+            "pid",
+            "version",
+            "started",
+            "beat_at",
+            "ready",
+            "log_position",
+            "behind_ms",
+            "subscribers",
+            "channels",
+            "dropped",
+        ],
+        "properties": {
+            "id": {"type": "string", "description": "Unique per start: host-pid-random."},
+            "host": {"type": "string"},
+            "pid": {"type": "integer"},
+            "version": {"type": "string"},
+            "started": TIME,
+            "beat_at": {**TIME, "description": "When it wrote this heartbeat."},
+            "ready": {"type": "boolean", "description": "Its fan-out has loaded the state."},
+            "log_position": {**EVENT_ID, "description": "The newest log entry it has read."},
+            "behind_ms": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "How far its log position trails the log's head, in ms.",
+            },
+            "subscribers": {"type": "integer", "minimum": 0, "description": "Open streams."},
+            "channels": {
+                "type": "object",
+                "additionalProperties": {"type": "integer", "minimum": 0},
+                "description": "Open streams per channel; '*' for streams of every channel.",
+            },
+            "dropped": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Streams dropped as too slow since it started.",
+            },
+        },
+    },
+    "Status": {
+        "type": "object",
+        "required": ["time", "heartbeat_seconds", "log_head", "totals", "processes"],
+        "properties": {
+            "time": TIME,
+            "heartbeat_seconds": {"type": "number"},
+            "log_head": EVENT_ID,
+            "totals": {
+                "type": "object",
+                "required": ["processes", "ready", "subscribers", "channels", "dropped"],
+                "properties": {
+                    "processes": {"type": "integer", "minimum": 0},
+                    "ready": {"type": "integer", "minimum": 0},
+                    "subscribers": {"type": "integer", "minimum": 0},
+                    "channels": {
+                        "type": "object",
+                        "additionalProperties": {"type": "integer", "minimum": 0},
+                    },
+                    "dropped": {"type": "integer", "minimum": 0},
+                },
+            },
+            "processes": {"type": "array", "items": _ref("Process")},
+        },
+    },
+    "ChannelStats": {
+        "type": "object",
+        "required": ["channel", "time", "readers", "processes", "last_event_id", "items"],
+        "properties": {
+            "channel": CHANNEL_ID,
+            "time": TIME,
+            "readers": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Streams open on this channel now, over every process "
+                "(streams of every channel included).",
+            },
+            "processes": {"type": "integer", "minimum": 0},
+            "last_event_id": EVENT_ID,
+            "items": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["id", "delivered", "live"],
+                    "properties": {
+                        "id": EVENT_ID,
+                        "delivered": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Streams the item went out to, over every process.",
+                        },
+                        "live": {
+                            "type": "boolean",
+                            "description": "Still live (false: retracted or expired).",
+                        },
+                    },
+                },
+            },
+        },
+    },
 }
 
 PATHS: dict[str, Any] = {
@@ -240,6 +344,45 @@ PATHS: dict[str, Any] = {
                 "content": {"application/json": {"schema": _ref("Retraction")}},
             },
             "responses": {"204": {"description": "Retracted."}, **PUBLISHING_ERRORS},
+        },
+    },
+    "/api/v1/status": {
+        "get": {
+            "summary": "The fleet: every live process and the totals (admins only)",
+            "description": "See docs/api.md, 'Fleet status'. An --admin token, or an admin's "
+            "desk session with its X-CSRF-Token.",
+            "security": [{"bearer": []}],
+            "responses": {
+                "200": _json(_ref("Status"), "Live processes, from their heartbeats."),
+                "401": _problem("No or bad credentials."),
+                "403": _problem("Not an admin token or an admin's session."),
+                "503": UNAVAILABLE,
+            },
+        }
+    },
+    "/api/v1/channels/{channel}/stats": {
+        "parameters": [CHANNEL_PARAM],
+        "get": {
+            "summary": "Readers now and streams reached per live item, over every process",
+            "description": "See docs/api.md, 'Reach'. Counts only, no personal data.",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "items",
+                    "in": "query",
+                    "schema": {"type": "string", "example": "1764451860000-0,1764451800000-0"},
+                    "description": "Up to 100 comma-separated item ids to count, ended ones "
+                    "too; the live items when absent.",
+                }
+            ],
+            "responses": {
+                "200": _json(_ref("ChannelStats"), "The channel's reach."),
+                "401": _problem("No or bad credentials."),
+                "422": _problem("`items` is not a list of 1 to 100 item ids."),
+                "403": _problem("The token or account may not use this channel."),
+                "404": _problem("Unknown channel."),
+                "503": UNAVAILABLE,
+            },
         },
     },
     "/api/v1/stream": {

@@ -1,8 +1,17 @@
-"""Feeds per channel for monitors: Atom, RSS 2.0 and JSON Feed 1.1 (API.md, "Embedding").
+"""Feeds per channel for monitors: Atom, RSS 2.0 and JSON Feed 1.1 (docs/api.md, "Feeds").
 
 Atom and RSS are written by feedgen; JSON Feed is plain JSON. Every feed lists the
 channel's live items, newest first, with ids that never change (a UUID derived
-from channel and item id), and answers conditional GETs (ETag, Last-Modified).
+from channel and item id), names the newsroom (TICKER_NEWSROOM_NAME) as author,
+and links to the channel's live page.
+
+Conditional GETs (issue 14): the validators come from the log position of the
+channel's last change (its `last` event: a publish, correction, retraction or
+expiry), never from the items' `updated_at` to the second, which missed a
+publish within the same second and a retraction of the newest item. The ETag
+is that position plus a digest of the body (which also moves on a channel's
+rename); the feed's `updated` is the time of that change, so an empty channel's
+feed is the same bytes on every request (the epoch, if it never had an item).
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import html
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
 
@@ -19,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker.model import Channel, normalise_text, parse_rfc3339
+from ticker.model import Channel, normalise_text, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base, services
 from ticker.store import dumps
@@ -38,47 +47,77 @@ def item_uuid(channel: str, item_id: str) -> str:
     return uuid.uuid5(uuid.NAMESPACE_URL, f"ticker:{channel}:{item_id}").urn
 
 
+def live_page(base: str, channel: str) -> str:
+    """The channel's HTML page for readers (`/live/{channel}`): the feeds' home link."""
+    return f"{base}/live/{channel}"
+
+
 async def feed(request: Request) -> Response:
     name, _, kind = request.path_params["name"].rpartition(".")
     if kind not in MEDIA_TYPES:
         raise Problem(404, "Feeds end in .atom, .rss or .json, e.g. /feeds/main.atom.")
     channel = await known_channel(request, name)
-    snapshot = await services(request).store.snapshot(channel.id, FEED_ITEMS)
-    items = snapshot.items
+    svc = services(request)
+    snapshot, now_ms = await svc.store.snapshot_at(channel.id, FEED_ITEMS)
+    position = snapshot.last_event_id  # "0-0": the channel never had an item
+    changed_ms = parse_event_id(position)[0]
+    updated = datetime.fromtimestamp(changed_ms / 1000, UTC)
     base = public_base(request)
-    updated = max((parse_rfc3339(i["updated_at"]) for i in items), default=None)
+    author = svc.settings.newsroom_name
     if kind == "json":
-        body = _json_feed(channel, items, base).encode()
+        body = _json_feed(channel, snapshot.items, base, author).encode()
     else:
-        body = _xml_feed(channel, items, base, kind, updated)
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {**PUBLIC_HEADERS, "ETag": etag, "Cache-Control": "public, max-age=30"}
-    if updated is not None:
-        headers["Last-Modified"] = format_datetime(updated, usegmt=True)
-    if _not_modified(request, etag, updated):
+        body = _xml_feed(channel, snapshot.items, base, kind, updated, author)
+    etag = f'"{position}.{hashlib.sha256(body).hexdigest()[:16]}"'
+    modified_s = last_modified_seconds(changed_ms, now_ms)
+    headers = {
+        **PUBLIC_HEADERS,
+        "ETag": etag,
+        "Last-Modified": format_datetime(datetime.fromtimestamp(modified_s, UTC), usegmt=True),
+        "Cache-Control": "public, max-age=30",
+    }
+    if _not_modified(request, etag, changed_ms):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MEDIA_TYPES[kind], headers=headers)
 
 
-def _not_modified(request: Request, etag: str, updated: datetime | None) -> bool:
+def last_modified_seconds(changed_ms: int, now_ms: int) -> int:
+    """The Last-Modified to send, in whole seconds (all HTTP dates have).
+
+    The end of the second of the change (rounded up), so that a client sending it
+    back gets 304 until a later change, except while that second is still running
+    (by Redis's clock): another change may yet be logged in it, so we send the
+    second before, which compares older than the change and gives 200 at worst.
+    """
+    return min(-(-changed_ms // 1000), now_ms // 1000)
+
+
+def _not_modified(request: Request, etag: str, changed_ms: int) -> bool:
     # RFC 9110: If-None-Match wins over If-Modified-Since when both are sent.
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
         return etag in tags or "*" in tags
     since = request.headers.get("if-modified-since")
-    if since is None or updated is None:
+    if since is None:
         return False
     try:
-        return updated <= parsedate_to_datetime(since)
+        since_s = parsedate_to_datetime(since).timestamp()
     except (TypeError, ValueError):
         return False
+    # Modified after `since` unless the change's second, rounded up, is not later.
+    return -(-changed_ms // 1000) <= since_s
 
 
 def _xml_feed(
-    channel: Channel, items: list[dict[str, Any]], base: str, kind: str, updated: datetime | None
+    channel: Channel,
+    items: list[dict[str, Any]],
+    base: str,
+    kind: str,
+    updated: datetime,
+    author: str,
 ) -> bytes:
-    page = f"{base}/embed/{channel.id}"
+    page = live_page(base, channel.id)
     # Intake strips what XML cannot carry; this also covers items stored before it did,
     # and channel titles set with the CLI: one bad character must not turn a feed into 500.
     title = normalise_text(channel.title) or channel.id
@@ -86,25 +125,27 @@ def _xml_feed(
     fg.id(item_uuid(channel.id, "feed"))
     fg.title(title)
     fg.subtitle(f"{title}: live urgent items")  # RSS needs a description
-    fg.link(href=page, rel="alternate")
+    fg.author(name=normalise_text(author) or GENERATOR)  # Atom: entries inherit it
+    # Self first: feedgen makes the last link set the RSS channel's <link>, the page.
     fg.link(href=f"{base}/feeds/{channel.id}.{kind}", rel="self")
+    fg.link(href=page, rel="alternate")
     fg.language(channel.lang)
     fg.generator(GENERATOR)
-    if updated is not None:
-        fg.updated(updated)
-        fg.lastBuildDate(updated)
+    # Set always: feedgen would otherwise write the current time, a new body every request.
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
     # feedgen prepends entries; add oldest first so the feed reads newest first.
     for item in reversed(items):
-        # Atom says its titles are text; RSS readers treat them as HTML, so there the
-        # text is HTML-escaped too, and "<b>" in an item shows as "<b>", never as markup.
         plain = normalise_text(item["text"])
-        text = plain if kind == "atom" else html.escape(plain, quote=False)
         entry = fg.add_entry()
         entry.id(item_uuid(channel.id, item["id"]))
         entry.guid(item_uuid(channel.id, item["id"]), permalink=False)
-        entry.title(text)
-        entry.description(text)
-        entry.link(href=item["url"] or page)
+        # Titles are plain text in both formats (lxml escapes them once for XML). RSS
+        # descriptions are HTML by convention, so there the text is HTML-escaped first:
+        # "<b>" in an item shows as "<b>", never as markup.
+        entry.title(plain)
+        entry.description(plain if kind == "atom" else html.escape(plain, quote=False))
+        entry.link(href=item["url"] or f"{page}#item-{item['id']}")
         entry.published(parse_rfc3339(item["created_at"]))
         entry.updated(parse_rfc3339(item["updated_at"]))
         if item["priority"] == "urgent":
@@ -114,8 +155,8 @@ def _xml_feed(
     return fg.rss_str(pretty=True)
 
 
-def _json_feed(channel: Channel, items: list[dict[str, Any]], base: str) -> str:
-    page = f"{base}/embed/{channel.id}"
+def _json_feed(channel: Channel, items: list[dict[str, Any]], base: str, author: str) -> str:
+    page = live_page(base, channel.id)
     return dumps(
         {
             "version": "https://jsonfeed.org/version/1.1",
@@ -123,10 +164,11 @@ def _json_feed(channel: Channel, items: list[dict[str, Any]], base: str) -> str:
             "home_page_url": page,
             "feed_url": f"{base}/feeds/{channel.id}.json",
             "language": channel.lang,
+            "authors": [{"name": author}],
             "items": [
                 {
                     "id": item_uuid(channel.id, item["id"]),
-                    "url": item["url"] or page,
+                    "url": item["url"] or f"{page}#item-{item['id']}",
                     "title": item["text"],
                     "content_text": item["text"],
                     "date_published": item["created_at"],

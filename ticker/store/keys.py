@@ -29,6 +29,11 @@
 | `{p}user-sessions:{name}`| set    | digests of a user's sessions, to end them all at once   |
 | `{p}throttle:{kind}:{h}` | string | failed logins per user or address in the current window |
 | `{p}desk:secret`         | string | the key that signs desk cookies, made on first use      |
+| `{p}process:{id}`        | string | a serving process's heartbeat (JSON: host, pid, readers |
+|                          |        | per channel, log position...); TTL three beats          |
+| `{p}processes`           | zset   | process ids scored by their last heartbeat (ms)         |
+| `{p}reach:{c}:{item}`    | string | streams an item went out to, over every process; it     |
+|                          |        | expires a day after the item does                       |
 """
 
 from __future__ import annotations
@@ -106,3 +111,15 @@ class Keys:
         # Hashed so that any client-chosen key makes a short, safe key name.
         digest = hashlib.sha256(f"{scope}\0{channel}\0{key}".encode()).hexdigest()
         return f"{self.prefix}idem:{digest}"
+
+    # The fleet view and reach (issues 14 and 15)
+
+    @property
+    def processes(self) -> str:
+        return f"{self.prefix}processes"
+
+    def process(self, process_id: str) -> str:
+        return f"{self.prefix}process:{process_id}"
+
+    def reach(self, channel: str, item_id: str) -> str:
+        return f"{self.prefix}reach:{channel}:{item_id}"

@@ -142,6 +142,7 @@ class TokenRecord:
     name: str
     channels: list[str] = field(default_factory=list)  # empty: every channel
     created_at: str = ""
+    admin: bool = False  # may also read the fleet's status (`ticker token create --admin`)
 
     def allows(self, channel: str) -> bool:
         return not self.channels or channel in self.channels
@@ -401,10 +402,15 @@ class Store:
 
     # Tokens
 
-    async def create_token(self, name: str, channels: list[str], created_at: str) -> str:
+    async def create_token(
+        self, name: str, channels: list[str], created_at: str, admin: bool = False
+    ) -> str:
         token = "tk_" + secrets.token_urlsafe(32)
         digest = hash_token(token)
-        record = dumps({"name": name, "channels": channels, "created_at": created_at})
+        fields: dict[str, Any] = {"name": name, "channels": channels, "created_at": created_at}
+        if admin:
+            fields["admin"] = True
+        record = dumps(fields)
         # HSETNX on the name first: two creators of the same name cannot both win.
         if not await self.redis.hsetnx(self.keys.token_names, name, digest):
             raise ValueError(f"a token named {name!r} already exists; revoke it or pick another")
@@ -415,19 +421,11 @@ class Store:
         raw = await self.redis.hget(self.keys.tokens, hash_token(token))
         if raw is None:
             return None
-        data = json.loads(raw)
-        return TokenRecord(data["name"], data.get("channels", []), data.get("created_at", ""))
+        return _token(json.loads(raw))
 
     async def list_tokens(self) -> list[TokenRecord]:
         raw = await self.redis.hgetall(self.keys.tokens)
-        records = [json.loads(v) for v in raw.values()]
-        return sorted(
-            (
-                TokenRecord(r["name"], r.get("channels", []), r.get("created_at", ""))
-                for r in records
-            ),
-            key=lambda t: t.name,
-        )
+        return sorted((_token(json.loads(v)) for v in raw.values()), key=lambda t: t.name)
 
     async def revoke_token(self, name: str) -> bool:
         digest = await self.redis.hget(self.keys.token_names, name)
@@ -482,6 +480,72 @@ class Store:
         Of several processes starting together on an empty Redis, only the one that gets
         True creates the first channel and admin, so there is one admin, printed once."""
         return bool(await self.redis.set(self.keys.bootstrap, holder, nx=True, ex=seconds))
+
+    # Feeds and the fleet view (issues 14 and 15)
+
+    async def snapshot_at(self, channel: str, limit: int = 100) -> tuple[Snapshot, int]:
+        """The snapshot and Redis's clock in ms, read in one MULTI: a feed's Last-Modified
+        must not claim a second in which a later change could still be logged."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self.keys.items(channel))
+            pipe.hget(self.keys.last, channel)
+            pipe.time()
+            raw_items, last, (seconds, micros) = await pipe.execute()
+        items = _sort_newest_first([with_id(i, raw) for i, raw in raw_items.items()])
+        return Snapshot(channel, last or "0-0", items[:limit]), seconds * 1000 + micros // 1000
+
+    async def beat(self, process_id: str, record: str, ttl_ms: int, now_ms: int) -> None:
+        """Write a process's heartbeat; it vanishes `ttl_ms` after the last one. The index
+        forgets ids silent for ten TTLs (a process killed without a goodbye)."""
+        k = self.keys
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(k.process(process_id), record, px=ttl_ms)
+            pipe.zadd(k.processes, {process_id: now_ms})
+            pipe.zremrangebyscore(k.processes, "-inf", now_ms - 10 * ttl_ms)
+            await pipe.execute()
+
+    async def leave(self, process_id: str) -> None:
+        """A process that stops cleanly leaves the status view at once."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.process(process_id))
+            pipe.zrem(self.keys.processes, process_id)
+            await pipe.execute()
+
+    async def heartbeats(self) -> list[dict[str, Any]]:
+        """The heartbeats of live processes (those whose record has not expired)."""
+        ids = [str(i) for i in await self.redis.zrange(self.keys.processes, 0, -1)]
+        if not ids:
+            return []
+        records = await self.redis.mget([self.keys.process(i) for i in ids])
+        return [json.loads(r) for r in records if r is not None]
+
+    async def add_reach(self, counts: dict[tuple[str, str], tuple[int, int]]) -> None:
+        """Add to the streams reached per (channel, item id), over every process: each
+        value is (streams, when the count may go, in ms: a day after the item expires)."""
+        if not counts:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (channel, item_id), (n, expire_at_ms) in counts.items():
+                key = self.keys.reach(channel, item_id)
+                pipe.incrby(key, n)
+                pipe.pexpireat(key, expire_at_ms)
+            await pipe.execute()
+
+    async def reach(self, channel: str, item_ids: list[str]) -> dict[str, int]:
+        """How many streams each item went out to, over every process (0: none yet)."""
+        if not item_ids:
+            return {}
+        values = await self.redis.mget([self.keys.reach(channel, i) for i in item_ids])
+        return {i: int(v or 0) for i, v in zip(item_ids, values, strict=True)}
+
+
+def _token(data: dict[str, Any]) -> TokenRecord:
+    return TokenRecord(
+        data["name"],
+        data.get("channels", []),
+        data.get("created_at", ""),
+        admin=bool(data.get("admin", False)),
+    )
 
 
 def _user(data: dict[str, Any]) -> UserRecord:

@@ -1,0 +1,116 @@
+"""The fleet's status and a channel's reach, from every process's heartbeat (docs/api.md,
+"Fleet status" and "Reach"; ticker/heartbeat.py writes what these read).
+
+Both answer from Redis, so any process tells about all of them; the numbers are at most
+one heartbeat old (`TICKER_HEARTBEAT_SECONDS`). Counts only: no address, no reader.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ticker.auth import authenticate, require_channel
+from ticker.heartbeat import rfc3339
+from ticker.model import EVENT_ID, FieldError, parse_event_id
+from ticker.problems import Problem, invalid_fields
+from ticker.routes.common import known_channel, services
+
+PRIVATE = {"Cache-Control": "no-store"}
+ALL_CHANNELS = "*"  # the key of streams that follow every channel
+STATS_ITEMS = 100  # the most items one answer counts (the API's largest limit)
+
+
+async def status(request: Request) -> Response:
+    svc = services(request)
+    principal = await authenticate(request, svc.store)
+    if not principal.admin:
+        raise Problem(
+            403,
+            "The fleet's status is for admins: log in to the desk as an admin, or use a "
+            "token made with 'ticker token create --admin'.",
+        )
+    beats = await svc.store.heartbeats()
+    head = await svc.store.head()
+    head_ms = parse_event_id(head)[0]
+    processes = sorted((_process(b, head_ms) for b in beats), key=lambda p: (p["host"], p["pid"]))
+    channels: dict[str, int] = {}
+    for p in processes:
+        for channel, n in p["channels"].items():
+            channels[channel] = channels.get(channel, 0) + n
+    body = {
+        "time": rfc3339(time.time()),
+        "heartbeat_seconds": svc.settings.heartbeat_seconds,
+        "log_head": head,
+        "totals": {
+            "processes": len(processes),
+            "ready": sum(p["ready"] for p in processes),
+            "subscribers": sum(p["subscribers"] for p in processes),
+            "channels": dict(sorted(channels.items())),
+            "dropped": sum(p["dropped"] for p in processes),
+        },
+        "processes": processes,
+    }
+    return JSONResponse(body, headers=PRIVATE)
+
+
+def _process(beat: dict[str, Any], head_ms: int) -> dict[str, Any]:
+    position_ms = parse_event_id(beat["log_position"])[0]
+    # How far its log position trails the newest entry: 0 for a process that is up to date.
+    return {**beat, "behind_ms": max(0, head_ms - position_ms)}
+
+
+async def channel_stats(request: Request) -> Response:
+    svc = services(request)
+    principal = await authenticate(request, svc.store)
+    channel = await known_channel(request, request.path_params["channel"])
+    require_channel(principal, channel.id)
+    beats = await svc.store.heartbeats()
+    # A stream of every channel reads this one too.
+    readers = sum(
+        b["channels"].get(channel.id, 0) + b["channels"].get(ALL_CHANNELS, 0) for b in beats
+    )
+    snapshot = await svc.store.snapshot(channel.id, STATS_ITEMS)
+    live = [item["id"] for item in snapshot.items]
+    asked = _asked_items(request.query_params.get("items"))
+    ids = live if asked is None else asked
+    reach = await svc.store.reach(channel.id, ids)
+    body = {
+        "channel": channel.id,
+        "time": rfc3339(time.time()),
+        "readers": readers,
+        "processes": len(beats),
+        "last_event_id": snapshot.last_event_id,
+        "items": [{"id": i, "delivered": reach[i], "live": i in live} for i in ids],
+    }
+    return JSONResponse(body, headers=PRIVATE)
+
+
+def _asked_items(raw: str | None) -> list[str] | None:
+    """`?items=ID,ID`: the items to count (ended ones too, for the desk's "Recently ended"),
+    in the order given; None when absent (the live items)."""
+    if raw is None:
+        return None
+    ids = list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    bad = [i for i in ids if not EVENT_ID.match(i)]
+    if bad or not ids or len(ids) > STATS_ITEMS:
+        raise invalid_fields(
+            [
+                FieldError(
+                    "items",
+                    f"must be 1 to {STATS_ITEMS} item ids (<ms>-<seq>) separated by commas"
+                    + (f"; {bad[0]!r} is not one" if bad else ""),
+                )
+            ]
+        )
+    return ids
+
+
+routes = [
+    Route("/api/v1/status", status, methods=["GET"]),
+    Route("/api/v1/channels/{channel}/stats", channel_stats, methods=["GET"]),
+]

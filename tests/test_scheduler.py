@@ -3,13 +3,14 @@ and a resume from before the trim gets a fresh snapshot (issue 2)."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.support import RedisServer, TickerServer, cli, make_token, open_stream
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -32,12 +33,20 @@ async def test_log_is_trimmed_to_its_retention(
     client = redis_server.client()
     async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as api:
         url = f"{short_retention.base}/api/v1/channels/trimmed/items"
+        started = time.time()  # wall clock, like the log's ids
         old = [(await api.post(url, json={"text": f"قديم {n}"})).json()["id"] for n in range(3)]
-        await asyncio.sleep(2.5)
+
+        def log_ids() -> set[str]:
+            return {str(eid) for eid, _ in client.xrange("ticker:log")}
+
+        await eventually(
+            lambda: not set(old) & log_ids(), "entries older than the retention are gone"
+        )
+        # The last of them is at least `started` old; the trim (every 0.2 s) must not
+        # have taken it before its 2 s were up. Lateness only makes this larger.
+        assert time.time() - started >= 1.99, "trimmed before the retention was up"
         new = (await api.post(url, json={"text": "جديد"})).json()["id"]
-    entries = [eid for eid, _ in client.xrange("ticker:log")]
-    assert not set(old) & set(entries), "entries older than the retention are gone"
-    assert new in entries, "newer entries stay"
+    assert new in log_ids(), "newer entries stay"
     trimmed = client.get("ticker:log:trimmed")
     assert tuple(map(int, trimmed.split("-"))) >= tuple(map(int, old[-1].split("-")))
     # The items themselves live on: retention is about the log, not the snapshot.

@@ -4,6 +4,8 @@ and screenshots at desktop and phone widths."""
 
 from __future__ import annotations
 
+import html
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,7 +151,8 @@ def _appears_on_embed(base: str, channel: str, text: str, since: float) -> None:
     while True:
         page = httpx.get(f"{base}/embed/{channel}", timeout=5)
         assert page.status_code == 200, f"/embed/{channel} answered {page.status_code}"
-        if text in page.text:
+        # Compared as text: the page wraps digit groups («18:00») in <bdi> (ticker/bidi.py).
+        if text in html.unescape(re.sub(r"<[^>]+>", "", page.text)):
             return
         assert time.monotonic() - since < 1.0, "not on /embed within one second"
         time.sleep(0.05)

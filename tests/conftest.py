@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import wait_for
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -46,12 +47,15 @@ def channel(redis_server: RedisServer, server: TickerServer) -> str:
     """A fresh channel per test, so tests never see each other's items."""
     name = f"t{next(_names)}-{id(object()) % 100000}"
     cli(redis_server.url, "channel", "add", name, "--title", f"Test {name}")
-    # The server learns of channels through the log; wait until it has.
-    for _ in range(100):
-        if any(
-            c["id"] == name for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
-        ):
-            break
+    # The server learns of channels through the log; a test that starts before it has
+    # would get 404s, so wait (and fail here, saying why, if it never does).
+    wait_for(
+        lambda: any(
+            c["id"] == name
+            for c in httpx.get(f"{server.base}/api/v1/channels", timeout=5).json()["channels"]
+        ),
+        f"the server lists the new channel {name!r} in /api/v1/channels",
+    )
     return name
 
 

@@ -217,6 +217,27 @@ class Stream:
             if event.event in types:
                 return event
 
+    async def take(self, n: int, timeout: float = 5.0) -> list[Event]:
+        """The next `n` events, each within `timeout`: for tests that know how many are
+        due, instead of `collect`'s quiet spell (which a loaded machine can outlast)."""
+        got: list[Event] = []
+        for _ in range(n):
+            try:
+                got.append(await self.next(timeout))
+            except TimeoutError:
+                raise AssertionError(f"{n} events expected, {len(got)} came: {got}") from None
+        return got
+
+    async def until(self, event_id: str, timeout: float = 5.0) -> list[Event]:
+        """Events up to and including the one with `event_id`, each within `timeout`."""
+        got: list[Event] = []
+        while not got or got[-1].id != event_id:
+            try:
+                got.append(await self.next(timeout))
+            except TimeoutError:
+                raise AssertionError(f"no event {event_id} came; got {got}") from None
+        return got
+
     async def collect(self, quiet: float = 0.3) -> list[Event]:
         """Events until none arrives for `quiet` seconds."""
         out = []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.inprocess_support import app_in_thread, clock_kept
 from tests.support import RedisServer, TickerServer, cli, make_token
+from ticker.publishing import clock
 
 ITEM_KEYS = {"id", "channel", "text", "url", "priority", "created_at", "updated_at", "expires_at"}
 
@@ -284,9 +287,25 @@ def test_revoked_token_is_401(
 # Corrections and retractions
 
 
-def test_correct_item(api: httpx.Client, channel: str, server: TickerServer) -> None:
+@pytest.fixture
+def clocked(redis_server: RedisServer, token: str, channel: str) -> Iterator[httpx.Client]:
+    """The API of an app in this process, whose clock the test may move (`clock.advance`):
+    item times are whole seconds, and a test need not wait one out. Its expiry job runs
+    as rarely as it may, since a moved clock would expire other tests' items early."""
+    with (
+        clock_kept(),
+        app_in_thread(redis_server.url, TICKER_EXPIRE_INTERVAL="3600") as base,
+        httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        ) as client,
+    ):
+        yield client
+
+
+def test_correct_item(clocked: httpx.Client, channel: str) -> None:
+    api = clocked
     item = post(api, channel, {"text": "نص أول", "ttl_seconds": 600}).json()
-    time.sleep(1.05)  # times are whole seconds
+    clock.advance(1)  # a second later, without waiting one
     r = api.patch(
         f"/api/v1/channels/{channel}/items/{item['id']}",
         json={"text": "نص مصحح", "url": "https://example.com/x", "priority": "normal"},
@@ -303,7 +322,7 @@ def test_correct_item(api: httpx.Client, channel: str, server: TickerServer) -> 
         f"/api/v1/channels/{channel}/items/{item['id']}", json={"ttl_seconds": 7200, "url": None}
     ).json()
     assert longer["expires_at"] > item["expires_at"] and longer["url"] is None
-    snapshot = httpx.get(f"{server.base}/api/v1/channels/{channel}/items").json()
+    snapshot = api.get(f"/api/v1/channels/{channel}/items").json()
     assert snapshot["items"] == [longer]
 
 

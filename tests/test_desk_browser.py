@@ -146,17 +146,14 @@ def _hhmm_now() -> str:
 
 
 def _appears_on_embed(base: str, channel: str, text: str, since: float) -> None:
-    """The published item is on /embed/{channel} (issue 4's server-rendered page) within
-    a second of the publish."""
-    first = httpx.get(f"{base}/embed/{channel}")
-    if first.status_code == 404 and "Nothing here" in first.text:
-        pytest.skip("/embed/{channel} is not served yet (issue 4)")
-
-    # Compared as text: the page wraps digit groups («18:00») in <bdi> (ticker/bidi.py).
-    def shown() -> str:
-        return html.unescape(re.sub(r"<[^>]+>", "", httpx.get(f"{base}/embed/{channel}").text))
-
-    while text not in shown():
+    """The published item is on /embed/{channel} (the server-rendered page) within a
+    second of the publish."""
+    while True:
+        page = httpx.get(f"{base}/embed/{channel}", timeout=5)
+        assert page.status_code == 200, f"/embed/{channel} answered {page.status_code}"
+        # Compared as text: the page wraps digit groups («18:00») in <bdi> (ticker/bidi.py).
+        if text in html.unescape(re.sub(r"<[^>]+>", "", page.text)):
+            return
         assert time.monotonic() - since < 1.0, "not on /embed within one second"
         time.sleep(0.05)
 

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import RedisServer, TickerServer, cli, make_token, open_stream
+from tests.waiting import eventually
 
 
 def samples(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -49,8 +50,11 @@ async def test_metrics_follow_the_service(
         value(during, "ticker_http_requests_total", route=route, method="POST", status="201") >= 1
     )
     assert value(during, "ticker_scheduler_runs_total", task="expire") >= 1
-    await asyncio.sleep(0.2)
-    assert value(samples(server.base), "ticker_subscribers", channel=channel) == 0
+    # The stream is closed on our side; the server notices on its next write or read.
+    await eventually(
+        lambda: value(samples(server.base), "ticker_subscribers", channel=channel) == 0,
+        "the closed stream's subscriber is gone from ticker_subscribers",
+    )
 
 
 @pytest.fixture

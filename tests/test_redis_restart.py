@@ -14,6 +14,7 @@ import pytest
 
 from tests.client_model import ModelClient
 from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -37,7 +38,8 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
     subscribers = [ModelClient(ticker.base, ["main"]) for _ in range(3)]
     for sub in subscribers:
         sub.connect()
-    await asyncio.sleep(0.3)
+    for sub in subscribers:  # subscribed once the first reset is in
+        await sub.wait_for("0-0")
     acknowledged: list[str] = []
     unavailable: list[float] = []  # how long each 503 took to come back
     stop = asyncio.Event()
@@ -67,13 +69,18 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
                 await asyncio.sleep(0.02)
 
     task = asyncio.create_task(publisher())
-    await asyncio.sleep(1.0)
+    await eventually(lambda: len(acknowledged) >= 10, "ten items published before the kill")
     redis_server.kill()
-    await asyncio.sleep(1.5)
     # While Redis is down: the process stays ready (its streams go on from memory, so a
     # balancer must not drain it), its Redis check and metric say Redis is away,
     # snapshots are 503, streams stay open.
     async with httpx.AsyncClient(base_url=ticker.base, timeout=5) as client:
+
+        async def reader_reconnecting() -> bool:
+            return (await client.get("/readyz")).json()["reader"] == "reconnecting"
+
+        await eventually(reader_reconnecting, "the stream reader noticed Redis is gone")
+        await eventually(lambda: unavailable, "the publisher got a 503")
         ready = await client.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["stream"] == "ready"
@@ -88,10 +95,17 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
     for sub in subscribers:
         assert not sub.ended.is_set(), "a stream closed while Redis was down"
     redis_server.start()  # same port, same folder: it reloads the append-only file
-    await asyncio.sleep(1.5)
     async with httpx.AsyncClient(base_url=ticker.base, timeout=5) as client:
+
+        async def reader_following() -> bool:
+            return (await client.get("/readyz")).json()["reader"] == "following"
+
+        await eventually(reader_following, "the stream reader follows the log again")
         assert (await client.get("/healthz/redis")).json() == {"status": "ok", "redis": "ok"}
-        assert (await client.get("/readyz")).json()["reader"] == "following"
+    so_far = len(acknowledged)
+    await eventually(
+        lambda: len(acknowledged) >= so_far + 10, "ten more published after the restart"
+    )
     stop.set()
     await asyncio.wait_for(task, 20)
 

@@ -77,9 +77,8 @@ def normalise_text(raw: str) -> str:
     controls through, and XML cannot carry the others, so we strip at intake).
     Every text that comes out of here can be written to JSON, HTML, Atom and RSS.
     """
-    text = unicodedata.normalize("NFC", _SURROGATE.sub("", raw))
     out = []
-    for ch in text:
+    for ch in _SURROGATE.sub("", raw):
         cp = ord(ch)
         if ch in "\t\n\r\v\f\u2028\u2029\x85":
             out.append(" ")
@@ -87,7 +86,9 @@ def normalise_text(raw: str) -> str:
             continue
         else:
             out.append(ch)
-    return re.sub(r" {2,}", " ", "".join(out)).strip()
+    # NFC last: a dropped character between a letter and its combining mark would
+    # otherwise leave the pair uncomposed, and a second pass would change the text.
+    return unicodedata.normalize("NFC", re.sub(r" {2,}", " ", "".join(out)).strip())
 
 
 def check_unicode(value: str, field: str) -> None:

@@ -12,9 +12,28 @@ from ticker import logs
 from ticker.model import Channel, ItemInput, rfc3339, utc_now
 from ticker.store import Conflict, NotFound, PublishOutcome, Store, dumps
 
-__all__ = ["IdempotencyMismatch", "NotFound", "correct", "publish", "retract"]
+__all__ = ["Clock", "IdempotencyMismatch", "NotFound", "clock", "correct", "publish", "retract"]
 
 UPDATE_ATTEMPTS = 5
+
+
+class Clock:
+    """The time items are stamped with, and that the expiry job compares their expiry
+    with. A served process never moves it: it is the system clock. A test running the
+    app in its own process moves it forward instead of waiting out whole seconds (the
+    item times are shown to the second)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return utc_now() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+clock = Clock()
 
 
 class IdempotencyMismatch(Exception):
@@ -34,7 +53,7 @@ async def publish(
     actor: str,
     idempotency_key: str | None = None,
 ) -> PublishOutcome:
-    exact = utc_now()
+    exact = clock.now()
     now = exact.replace(microsecond=0)  # the item's times are shown to the second
     ttl = inp.ttl_seconds or channel.default_ttl_seconds
     expires = now + timedelta(seconds=ttl)
@@ -81,7 +100,7 @@ async def correct(
         if raw is None:
             raise NotFound(item_id)
         item = json.loads(raw)
-        exact = utc_now()
+        exact = clock.now()
         now = exact.replace(microsecond=0)
         expires_ms = None  # unchanged, to the millisecond
         if inp.text is not None:

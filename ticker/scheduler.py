@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.exceptions import RedisError
 
 from ticker import metrics
+from ticker.publishing import clock
 from ticker.store import Store
 
 log = logging.getLogger("ticker.scheduler")
@@ -47,7 +48,8 @@ class Scheduler:
         total = 0
         try:
             while True:
-                done = await self.store.expire_due(int(time.time() * 1000), EXPIRE_BATCH)
+                now_ms = int(clock.now().timestamp() * 1000)  # the clock items are stamped by
+                done = await self.store.expire_due(now_ms, EXPIRE_BATCH)
                 total += len(done)
                 if len(done) < EXPIRE_BATCH:
                     break
@@ -66,6 +68,7 @@ class Scheduler:
     async def trim(self) -> int:
         """Drop log entries older than the retention, exactly (MINID, not approximate)."""
         metrics.scheduler_runs.labels("trim").inc()
+        # The log's ids are Redis's clock, not the items' one: compare with real time.
         min_ms = int(time.time() * 1000) - self.retention_seconds * 1000
         try:
             removed = await self.store.trim(min_ms)

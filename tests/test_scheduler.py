@@ -85,11 +85,15 @@ def test_expiry_goes_by_the_clock_items_are_stamped_with() -> None:
 
             def expire_runs() -> float:
                 text = api.get("/metrics").text
+                # No sample before the process's first expiry run: that is 0 runs.
                 return next(
-                    s.value
-                    for family in text_string_to_metric_families(text)
-                    for s in family.samples
-                    if s.name == "ticker_scheduler_runs_total" and s.labels["task"] == "expire"
+                    (
+                        s.value
+                        for family in text_string_to_metric_families(text)
+                        for s in family.samples
+                        if s.name == "ticker_scheduler_runs_total" and s.labels["task"] == "expire"
+                    ),
+                    0.0,
                 )
 
             item = api.post(

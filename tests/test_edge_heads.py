@@ -1,6 +1,6 @@
 """Request heads are bounded on both paths (issue 12, findings 4 and 5), over raw sockets:
 the first request (read by the fast path) and later ones on a kept-alive connection
-(uvicorn's httptools protocol, extended in ticker/fastpath.py)."""
+(uvicorn's httptools protocol, extended in ticker/stream/fastpath.py)."""
 
 from __future__ import annotations
 
@@ -96,7 +96,9 @@ async def test_a_never_ending_header_gets_431_and_costs_no_memory(
 @pytest.mark.parametrize("path", ["/api/v1/stream", "/api/v1/channels"])
 async def test_a_head_just_over_the_limit_gets_431(server: TickerServer, path: str) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {'p' * MAX_HEAD}\r\n\r\n".encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: {'p' * MAX_HEAD}\r\n\r\n".encode()
+    )
     answer = await read_all(reader)
     writer.close()
     assert answer.startswith(b"HTTP/1.1 431 ")
@@ -120,7 +122,8 @@ async def test_a_post_with_a_large_body_is_not_mistaken_for_a_large_head(
 async def test_300_half_sent_heads_are_closed_after_the_timeout(server: TickerServer) -> None:
     partials = [
         b"",  # connected, silent
-        f"GET /api/v1/stream?channels={CHANNEL} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode(),  # fast path
+        # the fast path:
+        f"GET /api/v1/stream?channels={CHANNEL} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode(),
         b"GET /api/v1/channels HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ",  # handed to uvicorn
     ]
     connections = []

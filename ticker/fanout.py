@@ -533,6 +533,7 @@ class Fanout:
             action()
         except Exception:
             log.exception("dropping a subscriber that failed")
+            sub.fail()
             self.unsubscribe(sub)
 
     def _add(self, sub: Subscriber) -> None:

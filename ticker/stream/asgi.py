@@ -18,6 +18,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticker import metrics
 from ticker.config import Settings
 from ticker.fanout import Fanout
 from ticker.model import parse_event_id
@@ -72,6 +73,7 @@ async def stream_response(
         sub = QueueSubscriber(channels, settings.subscriber_buffer, transport)
         watcher = asyncio.create_task(farewell(sub))
         resuming = fanout.subscribe(sub, after)
+        metrics.child(metrics.stream_connects, "asgi").inc()
         ended = False
         try:
             if resuming is not None:
@@ -83,11 +85,16 @@ async def stream_response(
                     ended = True  # dropped (reset already) or closed with a farewell
                     return
                 yield chunk
+        except Exception:
+            sub.end("error")
+            raise
         finally:
             watcher.cancel()
             fanout.unsubscribe(sub)
             if not ended and transport is not None and transport.get_write_buffer_size():
                 sockets.abort(transport)  # a write timed out: the reader is stuck
+                sub.end("dropped_slow")
+            sub.end("client")  # the client went away (unless it had ended already)
 
     return EventSourceResponse(
         frames(),

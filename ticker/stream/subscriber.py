@@ -47,7 +47,7 @@ class Subscriber:
     are held back (`held`) so that the replay goes out first.
     """
 
-    __slots__ = ("channels", "dropped", "held", "seen")
+    __slots__ = ("channels", "dropped", "ended", "held", "seen")
     direct = False  # written to directly by the fan-out (StreamConnection)
 
     def __init__(self, channels: frozenset[str] | None) -> None:
@@ -57,12 +57,17 @@ class Subscriber:
         # It has every event up to this id (sent, or in its reset or replay): the
         # fan-out sends it only what is newer. Set when it subscribes.
         self.seen: EventId = (0, 0)
+        self.ended: str | None = None  # why the stream ended (a disconnect reason), once it has
 
     def push(self, frame: Frame) -> None:
         if self.held is not None:
             self.held.append(frame)
         elif not self.dropped:
-            self.write(frame)
+            try:
+                self.write(frame)
+            except Exception:
+                self.fail()
+                raise  # the fan-out logs it and unsubscribes this one
 
     def release(self, first: list[Frame]) -> None:
         """Send `first`, then what was held back meanwhile, and go live."""
@@ -81,6 +86,17 @@ class Subscriber:
 
     def close(self, retry_ms: int) -> None:
         """End the stream, asking the client to come back after `retry_ms` (on shutdown)."""
+
+    def fail(self) -> None:
+        """Writing to it raised: end the stream, so that its client reconnects."""
+        self.dropped = True
+        self.end("error")
+
+    def end(self, reason: str) -> None:
+        """Count the stream's end, once: the first reason given is the one that holds."""
+        if self.ended is None:
+            self.ended = reason
+            metrics.child(metrics.stream_disconnects, reason).inc()
 
 
 class QueueSubscriber(Subscriber):
@@ -137,6 +153,7 @@ class QueueSubscriber(Subscriber):
         self.buffer.clear()
         self.size = 0
         metrics.dropped.inc()
+        self.end("dropped_slow")
         if self.transport is not None:
             sockets.abort(self.transport)  # stuck: reset, do not linger on a graceful close
 
@@ -144,8 +161,15 @@ class QueueSubscriber(Subscriber):
         """Have the response end with a `retry:` of its own (on shutdown)."""
         if not self.dropped:
             self.dropped = True
+            self.end("shutdown")
             self.farewell = b"retry: %d\n\n" % retry_ms
             self.wakeup.set()
+
+    def fail(self) -> None:
+        super().fail()
+        self.buffer.clear()
+        self.size = 0
+        self.wakeup.set()  # the response ends, and its client comes back
 
     async def next_chunk(self) -> bytes | None:
         """Everything queued, as one write; None once the subscriber is dropped or
@@ -250,6 +274,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
             self.preamble = b""
         if resuming is not None:
             fanout.run_soon(resuming)
+        metrics.child(metrics.stream_connects, "fast").inc()
         self.answered = time.perf_counter() - self.started
 
     def ping(self) -> None:
@@ -259,12 +284,18 @@ class StreamConnection(Subscriber, asyncio.Protocol):
     def drop(self) -> None:
         self.dropped = True
         metrics.dropped.inc()
+        self.end("dropped_slow")
         sockets.abort(self.transport)  # its client resumes from the last event it got
+
+    def fail(self) -> None:
+        super().fail()
+        sockets.abort(self.transport)  # rather than leave its client waiting on silence
 
     def close(self, retry_ms: int) -> None:
         """End the stream cleanly, asking the client to come back after `retry_ms`."""
         if not self.dropped:
             self.dropped = True
+            self.end("shutdown")
             self.transport.write(chunk(b"retry: %d\n\n" % retry_ms) + END_OF_BODY)
             self.transport.close()
 
@@ -278,6 +309,7 @@ class StreamConnection(Subscriber, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.dropped = True
+        self.end("client")  # unless it had ended already (dropped, shut down, failed)
         self.fanout.unsubscribe(self)
         self.log_closed()
 

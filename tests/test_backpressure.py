@@ -2,7 +2,7 @@
 its buffers fill, it is dropped and reset, and it resumes with its last id losing
 nothing (DESIGN.md, invariant 4; issue 11, finding 4).
 
-Both paths are tested: HTTP/1.1 streams take the fast path (ticker/fastpath.py),
+Both paths are tested: HTTP/1.1 streams take the fast path (ticker/stream/fastpath.py),
 HTTP/1.0 ones go through the app. "Written to it" is measured as what a healthy
 reader of the same channel has received when the stalled one is seen gone: the
 server offers both the same frames.

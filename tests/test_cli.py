@@ -22,9 +22,9 @@ from tests.serve_support import READY_TIMEOUT, ServeProcess, embedded_env
 from tests.support import RedisServer, TickerServer, cli
 from tests.tail_support import TailProcess
 from ticker.config import Settings
-from ticker.fastpath import StreamProtocol
 from ticker.server import uvicorn_options
 from ticker.store import Store
+from ticker.stream.fastpath import StreamProtocol
 
 _serial = itertools.count()
 

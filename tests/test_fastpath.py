@@ -1,4 +1,4 @@
-"""How a connection reaches the stream fast path (ticker/fastpath.py), over raw sockets.
+"""How a connection reaches the stream fast path (ticker/stream/fastpath.py), over raw sockets.
 
 Every connection starts by reading its first request's head; only a plainly valid
 stream request is taken over there, everything else must behave exactly as uvicorn

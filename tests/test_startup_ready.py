@@ -22,7 +22,7 @@ def test_no_redis_exits_with_a_clear_error() -> None:
     result = subprocess.run(
         [
             *(sys.executable, "-m", "uvicorn", "--factory", "ticker.app:create_app_from_env"),
-            *("--port", str(port), "--http", "ticker.fastpath:StreamProtocol"),
+            *("--port", str(port), "--http", "ticker.stream.fastpath:StreamProtocol"),
         ],
         env={**os.environ, "REDIS_URL": dead, "TICKER_STARTUP_TIMEOUT": "1.5"},
         capture_output=True,

@@ -74,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         gc.collect()
         gc.freeze()
         try:
-            # The lifespan state reaches uvicorn's protocols: ticker/fastpath.py uses it.
+            # The lifespan state reaches uvicorn's protocols: ticker/stream/fastpath.py uses it.
             yield {"fanout": fanout}
         finally:
             await heartbeat.stop()  # first: its last counts and its goodbye need Redis

@@ -102,7 +102,8 @@ class Settings:
     stream_fast_path: bool = _setting(
         True,
         "TICKER_STREAM_FAST_PATH",
-        "Serve streams on the direct-write fast path (ticker/fastpath.py); false: through the app.",
+        "Serve streams on the direct-write fast path (ticker/stream/fastpath.py); "
+        "false: through the app.",
     )
     delivery_slice: int = _setting(
         250,

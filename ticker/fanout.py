@@ -25,7 +25,6 @@ import json
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,11 +32,12 @@ from prometheus_client import Counter, Gauge
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from ticker import metrics, sockets
+from ticker import metrics
 from ticker.config import Settings
 from ticker.model import Channel, EventId, format_event_id, parse_event_id, parse_rfc3339
-from ticker.sse import Frame, event_frame, farewell_retry_ms, frame_of
 from ticker.store import LoadedState, LogEntry, Store, dumps
+from ticker.stream.frames import Frame, event_frame, farewell_retry_ms, frame_of
+from ticker.stream.subscriber import Subscriber
 
 log = logging.getLogger("ticker.fanout")
 
@@ -73,129 +73,6 @@ class EpochChanged(Exception):
 
 
 Event = tuple[EventId, str, Frame]  # (id, channel, frame) of one public event
-
-
-class Subscriber:
-    """One connected stream: its channel filter, and where its frames go.
-
-    Subclasses say how frames are written (`write`) and how a subscriber that fell
-    too far behind is let go (`drop`). While a resume is read from Redis, frames
-    are held back (`held`) so that the replay goes out first.
-    """
-
-    __slots__ = ("channels", "dropped", "held", "seen")
-    direct = False  # written to directly by the fan-out (ticker/fastpath.py)
-
-    def __init__(self, channels: frozenset[str] | None) -> None:
-        self.channels = channels  # None: every channel
-        self.dropped = False
-        self.held: list[Frame] | None = None
-        # It has every event up to this id (sent, or in its reset or replay): the
-        # fan-out sends it only what is newer. Set when it subscribes.
-        self.seen: EventId = (0, 0)
-
-    def push(self, frame: Frame) -> None:
-        if self.held is not None:
-            self.held.append(frame)
-        elif not self.dropped:
-            self.write(frame)
-
-    def release(self, first: list[Frame]) -> None:
-        """Send `first`, then what was held back meanwhile, and go live."""
-        held, self.held = self.held or [], None
-        if not self.dropped and (first or held):
-            self.write_many([*first, *held])
-
-    def write(self, frame: Frame) -> None:
-        raise NotImplementedError
-
-    def write_many(self, frames: list[Frame]) -> None:
-        raise NotImplementedError
-
-    def ping(self) -> None:
-        """Keep an idle connection open through proxies (subclasses that need it)."""
-
-    def close(self, retry_ms: int) -> None:
-        """End the stream, asking the client to come back after `retry_ms` (on shutdown)."""
-
-
-class QueueSubscriber(Subscriber):
-    """A subscriber of the ASGI path: frames wait in a bounded queue for the response's
-    writer task. Past `limit` bytes it is dropped rather than slowing anyone else down;
-    its client reconnects with the id of the last event it got and loses nothing.
-
-    Given its connection's transport (served by ticker/fastpath.py's protocol), what
-    waits there counts too, and a drop resets the connection at once.
-    """
-
-    __slots__ = ("base", "buffer", "farewell", "limit", "size", "transport", "wakeup")
-
-    def __init__(
-        self,
-        channels: frozenset[str] | None,
-        limit: int,
-        transport: asyncio.WriteTransport | None = None,
-    ) -> None:
-        super().__init__(channels)
-        self.buffer: deque[bytes] = deque()
-        self.size = 0  # bytes in `buffer`
-        # A replay is bounded by the ring, not by `limit`: the limit is on falling behind
-        # live events, so what a large resume still has to send is the base it starts from.
-        self.base = 0
-        self.limit = limit
-        self.transport = transport
-        self.wakeup = asyncio.Event()
-        self.farewell = b""  # a last `retry:`, sent after what is queued (on shutdown)
-
-    def backlog(self) -> int:
-        """Bytes waiting for this reader in user space: queued here and in the transport."""
-        transport = self.transport
-        return self.size + (transport.get_write_buffer_size() if transport is not None else 0)
-
-    def write(self, frame: Frame) -> None:
-        self.buffer.append(frame.raw)
-        self.size += len(frame.raw)
-        backlog = self.backlog()
-        if backlog > self.base + self.limit:
-            self.drop()
-        elif backlog < self.base:
-            self.base = backlog  # the replay is draining
-        self.wakeup.set()
-
-    def write_many(self, frames: list[Frame]) -> None:
-        self.buffer.extend(frame.raw for frame in frames)
-        self.size += sum(len(frame.raw) for frame in frames)
-        self.base = self.backlog()
-        self.wakeup.set()
-
-    def drop(self) -> None:
-        self.dropped = True
-        self.buffer.clear()
-        self.size = 0
-        metrics.dropped.inc()
-        if self.transport is not None:
-            sockets.abort(self.transport)  # stuck: reset, do not linger on a graceful close
-
-    def close(self, retry_ms: int) -> None:
-        """Have the response end with a `retry:` of its own (on shutdown)."""
-        if not self.dropped:
-            self.dropped = True
-            self.farewell = b"retry: %d\n\n" % retry_ms
-            self.wakeup.set()
-
-    async def next_chunk(self) -> bytes | None:
-        """Everything queued, as one write; None once the subscriber is dropped or
-        closed and nothing is left to send."""
-        while not self.buffer and not self.dropped:
-            self.wakeup.clear()
-            await self.wakeup.wait()
-        if not self.buffer:
-            farewell, self.farewell = self.farewell, b""
-            return farewell or None
-        chunk = b"".join(self.buffer)
-        self.buffer.clear()
-        self.size = 0
-        return chunk
 
 
 class Fanout:
@@ -744,6 +621,7 @@ class Fanout:
             action()
         except Exception:
             log.exception("dropping a subscriber that failed")
+            sub.fail()
             self.unsubscribe(sub)
 
     def _add(self, sub: Subscriber) -> None:

@@ -47,6 +47,21 @@ delivery_lag = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
+# Counted when a stream opens and when it ends, never per delivery (issue 14).
+stream_connects = Counter(
+    "ticker_stream_connects_total",
+    "Streams opened, by path: `fast` (written to directly) or `asgi` (through the app).",
+    ["path"],
+)
+stream_disconnects = Counter(
+    "ticker_stream_disconnects_total",
+    "Streams ended, by reason: `client` (the client closed or reset the connection), "
+    "`dropped_slow` (too far behind, or nothing read for TICKER_SEND_TIMEOUT), `shutdown` "
+    "(this process stopped and sent a farewell `retry:`), `error` (writing to it failed here).",
+    ["reason"],
+)
+STREAM_PATHS = ("fast", "asgi")
+DISCONNECT_REASONS = ("client", "dropped_slow", "shutdown", "error")
 resumes = Counter("ticker_resumes_total", "Resumes with an event id, by source.", ["source"])
 resets = Counter("ticker_resets_total", "Streams that started with reset snapshots.")
 redis_errors = Counter("ticker_redis_errors_total", "Redis errors, by component.", ["component"])
@@ -88,6 +103,14 @@ def child(metric: M, label: str) -> M:
     if found is None:
         found = _children[key] = metric.labels(label)
     return found
+
+
+# Every path and reason from the start, at 0: `increase()` needs a series before its first
+# increment, and a dashboard shows "none" rather than "no data".
+for _path in STREAM_PATHS:
+    child(stream_connects, _path)
+for _reason in DISCONNECT_REASONS:
+    child(stream_disconnects, _reason)
 
 
 def delivered(event_ids_ms: list[int], count: int) -> None:

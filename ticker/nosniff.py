@@ -2,7 +2,7 @@
 
 Without it a browser may sniff a JSON, problem+json or feed response whose text looks
 like HTML or script and run it as such; with it, every response is only what its
-Content-Type says. The stream's fast path (ticker/fastpath.py) writes its own head and
+Content-Type says. The stream's fast path (ticker/stream/fastpath.py) writes its own head and
 sends the header there.
 
 The same middleware answers a crash with a problem+json 500 (carrying the header)

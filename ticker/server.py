@@ -29,7 +29,7 @@ __all__ = ["StartError", "connected_store", "serve", "uvicorn_options"]
 
 # The app factory each uvicorn worker calls; it reads the settings from the environment.
 APP_FACTORY = "ticker.app:create_app_from_env"
-FAST_PATH_PROTOCOL = "ticker.fastpath:StreamProtocol"
+FAST_PATH_PROTOCOL = "ticker.stream.fastpath:StreamProtocol"
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 

@@ -1,4 +1,4 @@
-"""Bounds on request heads, for both protocols of ticker/fastpath.py.
+"""Bounds on request heads, for both protocols of ticker/stream/fastpath.py.
 
 uvicorn's httptools protocol limits neither the size of a request head nor the time
 it takes to arrive (issue 12, finding 4): one socket sending a never-ending header

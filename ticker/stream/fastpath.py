@@ -18,10 +18,9 @@ httptools protocol, extended so that a stream request arriving later on a
 kept-alive connection takes the fast path too, and bounded like the first
 request: uvicorn limits neither the size of a head nor the time it takes to
 arrive (issue 12, finding 4), so both protocols answer 431 past
-`TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT` (ticker/heads.py).
+`TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT` (ticker/stream/heads.py).
 Errors and rarer cases go through the Starlette app, so they keep one
-implementation, in
-`ticker/routes/stream.py`. The fan-out reaches both through the ASGI lifespan
+implementation, in ticker/stream/asgi.py. The fan-out reaches both through the ASGI lifespan
 state (`{"fanout": …}`), which uvicorn hands to every protocol. The uvicorn
 versions this is tested against are pinned in pyproject.toml.
 """
@@ -29,8 +28,6 @@ versions this is tested against are pinned in pyproject.toml.
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from typing import Any, cast
 from urllib.parse import parse_qsl
 
@@ -39,25 +36,15 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from ticker import heads, logs, metrics, sockets
 from ticker.config import Settings
-from ticker.fanout import EventId, Fanout, Subscriber
+from ticker.fanout import Fanout
+from ticker.model import EventId
 from ticker.problems import Problem
-from ticker.routes.stream import TRANSPORT_EXTENSION, parse_channels, parse_last_event_id
-from ticker.sse import PING, Frame, chunk, retry_frame
+from ticker.stream import heads, sockets
+from ticker.stream.asgi import TRANSPORT_EXTENSION
+from ticker.stream.request import parse_channels, parse_last_event_id
+from ticker.stream.subscriber import STREAM_PATH, StreamConnection
 
-STREAM_PATH = b"/api/v1/stream"
-RESPONSE_HEAD = (
-    b"HTTP/1.1 200 OK\r\n"
-    b"content-type: text/event-stream; charset=utf-8\r\n"
-    b"cache-control: no-cache\r\n"
-    b"x-accel-buffering: no\r\n"
-    b"x-content-type-options: nosniff\r\n"
-    b"access-control-allow-origin: *\r\n"
-    b"transfer-encoding: chunked\r\n"
-    b"\r\n"
-)
-END_OF_BODY = b"0\r\n\r\n"
 FIRST_REQUEST_START = b"GET " + STREAM_PATH
 _CACHED_URLS = 4096
 _CACHED_URL_MAX = 512  # bytes: longer URLs are parsed every time
@@ -67,145 +54,6 @@ _DEFAULTS = Settings()  # before the app's lifespan has run (never, in practice)
 def _settings(app_state: dict[str, Any]) -> Settings:
     fanout = app_state.get("fanout")
     return fanout.settings if isinstance(fanout, Fanout) else _DEFAULTS
-
-
-class StreamConnection(Subscriber, asyncio.Protocol):
-    """A stream the fan-out writes to directly; the transport's buffer is its queue.
-
-    The socket's kernel buffer is capped (`TICKER_STREAM_SEND_BUFFER`), so what waits
-    in the transport is what the reader is behind by. It is dropped when more than
-    `limit` bytes of live events wait there (beyond a replay still draining), or when
-    nothing it was sent has left the transport for `TICKER_SEND_TIMEOUT`: pings are
-    writes too, so a stuck reader on a quiet channel goes within a ping interval of it.
-    """
-
-    __slots__ = (
-        "answered",
-        "base",
-        "fanout",
-        "last_size",
-        "limit",
-        "preamble",
-        "started",
-        "stuck_since",
-        "timeout",
-        "transport",
-    )
-    direct = True
-
-    def __init__(
-        self,
-        transport: asyncio.Transport,
-        fanout: Fanout,
-        channels: frozenset[str] | None,
-        limit: int,
-    ) -> None:
-        super().__init__(channels)
-        self.transport = transport
-        self.fanout = fanout
-        self.limit = limit
-        self.timeout = fanout.settings.send_timeout_seconds
-        self.base = 0
-        self.last_size = 0  # bytes in the transport's buffer after the last write
-        self.stuck_since = 0.0  # when a backlog last made progress
-        self.started = time.perf_counter()
-        self.answered = 0.0  # seconds to answer: what `AccessLog` times for an ASGI stream
-        # The response head and `retry:`, sent with the first frames in one write.
-        self.preamble = RESPONSE_HEAD + chunk(retry_frame(fanout.settings.retry_ms))
-
-    # Subscriber
-
-    def write(self, frame: Frame) -> None:
-        data = frame.chunk
-        transport = self.transport
-        transport.write(data)
-        size = transport.get_write_buffer_size()
-        if size:
-            self.backlogged(size, len(data))
-        elif self.last_size:
-            self.last_size = 0  # caught up
-
-    def backlogged(self, size: int, added: int) -> None:
-        """Bytes wait in the transport after a write: drop the reader if it is too far
-        behind or has taken nothing for too long."""
-        now = time.monotonic()
-        if not self.last_size or size < self.last_size + added:
-            self.stuck_since = now  # a new backlog, or some of the old one went out
-        elif now - self.stuck_since >= self.timeout:
-            self.drop()
-            return
-        self.last_size = size
-        if size > self.base + self.limit:
-            self.drop()
-        elif size < self.base:
-            self.base = size  # the replay is draining
-
-    def write_many(self, frames: list[Frame]) -> None:
-        data = chunk(b"".join(frame.raw for frame in frames))
-        if self.preamble:
-            data, self.preamble = self.preamble + data, b""
-        self.transport.write(data)
-        self.base = self.last_size = self.transport.get_write_buffer_size()
-        self.stuck_since = time.monotonic()
-
-    def start(self, after: EventId | None) -> None:
-        """Subscribe, sending the response head with the replay or resets (if any)."""
-        fanout = self.fanout
-        resuming = fanout.subscribe(self, after)
-        if self.preamble:  # nothing was written yet: live writes must find it sent
-            self.transport.write(self.preamble)
-            self.preamble = b""
-        if resuming is not None:
-            fanout.run_soon(resuming)
-        self.answered = time.perf_counter() - self.started
-
-    def ping(self) -> None:
-        if not self.dropped and self.held is None:
-            self.write(PING)
-
-    def drop(self) -> None:
-        self.dropped = True
-        metrics.dropped.inc()
-        sockets.abort(self.transport)  # its client resumes from the last event it got
-
-    def close(self, retry_ms: int) -> None:
-        """End the stream cleanly, asking the client to come back after `retry_ms`."""
-        if not self.dropped:
-            self.dropped = True
-            self.transport.write(chunk(b"retry: %d\n\n" % retry_ms) + END_OF_BODY)
-            self.transport.close()
-
-    # asyncio.Protocol
-
-    def data_received(self, data: bytes) -> None:
-        pass  # a stream's client has nothing more to say; ignore anything it sends
-
-    def eof_received(self) -> bool | None:
-        return None  # the client went away: let the transport close
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.dropped = True
-        self.fanout.unsubscribe(self)
-        self.log_closed()
-
-    def log_closed(self) -> None:
-        """The access-log line of the stream, as `AccessLog` writes one for an ASGI
-        request, but at the end: its duration is the stream's whole life. The metrics
-        sample is the time to answer, as for a stream served through the app."""
-        seconds = time.perf_counter() - self.started
-        route = STREAM_PATH.decode()
-        metrics.observe_request(route, "GET", 200, self.answered)
-        if logs.access.isEnabledFor(logging.INFO):
-            peer = self.transport.get_extra_info("peername")
-            fields = {
-                "method": "GET",
-                "path": route,
-                "route": route,
-                "status": 200,
-                "duration_ms": round(seconds * 1000, 2),
-                "client": peer[0] if isinstance(peer, tuple) else None,
-            }
-            logs.access.info("GET %s 200", route, extra={"fields": fields})
 
 
 def stream_request(

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.desk_support import add_user, desk_client, login
+from tests.desk_support import add_user, desk_client, login, unique
 from tests.support import RedisServer, TickerServer
 
 ITEM = "/desk/items/main/1-0"
@@ -184,3 +184,34 @@ def test_static_files_keep_their_own_cache_rule(server: TickerServer) -> None:
         assert "immutable" in client.get(versioned).headers["cache-control"]
         assert client.get("/desk/static/desk.css").headers["cache-control"] == "no-cache"
         assert client.get("/desk/login").headers["cache-control"] == "no-store"
+
+
+def test_the_catch_all_page_says_nothing_is_here(server: TickerServer) -> None:
+    with desk_client(server.base) as client:
+        client.cookies.set("ticker_desk_lang", "en", path="/desk")
+        r = client.get("/desk/nowhere")
+        assert r.status_code == 404 and "Nothing here." in r.text
+        assert "error.not_found" not in r.text  # once shown raw: a message key, not a sentence
+
+
+@pytest.mark.parametrize("hours", ["²", "٦", "+6", "0", "7", "99999999999"])
+def test_a_channel_lifetime_off_the_list_is_a_form_error(
+    redis_server: RedisServer, server: TickerServer, hours: str
+) -> None:
+    """ "²".isdigit() is True and int("²") raises: the admin page answered 500."""
+    with desk_client(server.base) as client:
+        client.cookies.set("ticker_desk_lang", "en", path="/desk")
+        csrf = login(client, add_user(redis_server.url, "admin"))
+        form = {"csrf": csrf, "title": "Sport", "lang": "ar", "timezone": "Asia/Beirut"}
+        channel = unique("sq")
+        r = client.post("/desk/admin/channels", data={**form, "id": channel, "ttl_hours": hours})
+        assert r.status_code == 422, r.text
+        assert "Choose a lifetime from the list." in r.text
+        r = client.post("/desk/admin/channels/main", data={**form, "ttl_hours": hours})
+        assert r.status_code == 422 and "Choose a lifetime from the list." in r.text
+        # The same form with a lifetime from the list saves.
+        r = client.post("/desk/admin/channels", data={**form, "id": channel, "ttl_hours": "6"})
+        assert r.status_code == 303 and r.headers["location"] == "/desk/admin/channels?done=1"
+        listed = httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
+        saved = next(c for c in listed if c["id"] == channel)
+        assert saved["default_ttl_seconds"] == 6 * 3600 and saved["title"] == "Sport"

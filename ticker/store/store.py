@@ -140,11 +140,8 @@ class LogRange:
 @dataclass(frozen=True)
 class TokenRecord:
     name: str
-    channels: list[str] = field(default_factory=list)  # empty: every channel
+    channels: list[str] = field(default_factory=list)  # empty: every channel (Principal)
     created_at: str = ""
-
-    def allows(self, channel: str) -> bool:
-        return not self.channels or channel in self.channels
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from ticker.bodies import BodyTooLarge, read_body
 from ticker.hosts import parse_public_url
 from ticker.model import Channel
-from ticker.model import whole_number as whole_number  # where routes have found it
+from ticker.model import whole_number as whole_number  # re-exported for route modules
 from ticker.problems import Problem
-from ticker.services import services as services  # where routes have found it
+from ticker.services import services as services  # re-exported for route modules
 
 BODY_LIMIT = 16 * 1024
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}

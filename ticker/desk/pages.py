@@ -82,6 +82,11 @@ def error_page(request: Request, status: int, message: str, **params: object) ->
     )
 
 
+async def not_found(request: Request) -> Response:
+    """Anything else under /desk: an HTML page with the desk's headers, not problem+json."""
+    raise DeskError(404, N_("Nothing here."))
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     # After logging in, a GET page comes back; a form post cannot be replayed.
     target = "/desk/compose"

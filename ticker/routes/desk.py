@@ -11,21 +11,12 @@ from __future__ import annotations
 
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from ticker.desk import admin, audit, compose, login
-from ticker.desk.errors import DeskError
-from ticker.desk.i18n import N_
-from ticker.desk.pages import EXCEPTION_HANDLERS
+from ticker.desk.pages import EXCEPTION_HANDLERS, not_found
 from ticker.desk.security import RefuseCrossSite, SecurityHeaders
 from ticker.desk.static import static_file
-
-
-async def not_found(request: Request) -> Response:
-    raise DeskError(404, N_("Nothing here."))
-
 
 ITEM = "/items/{channel}/{item_id}"
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from tests.support import cli
-from ticker.desk.sessions import COOKIE
+from ticker.auth.sessions import COOKIE
 from ticker.store.desk import session_digest
 from ticker.store.keys import Keys
 

@@ -28,7 +28,7 @@ from tests.desk_support import (
     session_key,
 )
 from tests.support import RedisServer, TickerServer, cli
-from ticker.desk.sessions import COOKIE
+from ticker.auth.sessions import COOKIE
 
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>\"'"
 FORMULA = '=HYPERLINK("https://evil.example","x")'

@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sy
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.desk_support import add_user, browser_login, session_key_of
 from tests.support import RedisServer, TickerServer
-from ticker.desk.sessions import COOKIE
+from ticker.auth.sessions import COOKIE
 
 EVIL = "http://localhost:1"
 PLANTED_TEXT = "عاجل: خبر مزروع من موقع آخر"

@@ -23,7 +23,7 @@ from tests.desk_support import (
     unique,
 )
 from tests.support import RedisServer, TickerServer, cli
-from ticker.desk.sessions import COOKIE
+from ticker.auth.sessions import COOKIE
 from ticker.store.keys import Keys
 
 KEYS = Keys("ticker:")
@@ -87,7 +87,7 @@ def test_pages_send_security_headers(server: TickerServer, editor: str) -> None:
         assert static.headers["content-type"].startswith("text/javascript")
         etag = static.headers["etag"]
         assert c.get("/desk/static/desk.js", headers={"If-None-Match": etag}).status_code == 304
-        assert c.get("/desk/static/../../ticker/auth.py").status_code == 404
+        assert c.get("/desk/static/../../ticker/app.py").status_code == 404
 
 
 def test_login_sets_a_safe_cookie_and_logout_ends_the_session(

@@ -10,9 +10,9 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticker.auth.origin import Source, request_source
 from ticker.desk import devices
 from ticker.desk.devices import DEVICE_COOKIE, Devices
-from ticker.desk.origin import Source, request_source
 
 HOST = "desk.example:8000"
 

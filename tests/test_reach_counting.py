@@ -23,8 +23,8 @@ from tests.support import RedisServer
 from ticker.config import Settings
 from ticker.fanout import Fanout, Subscriber
 from ticker.model import parse_event_id
-from ticker.sse import Frame
 from ticker.store import LogEntry, open_store
+from ticker.stream.frames import Frame
 
 BASE_MS = int(time.time() * 1000)
 EXPIRES = "2099-01-01T00:00:00Z"

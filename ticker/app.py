@@ -1,4 +1,5 @@
-"""The Starlette app and its lifespan: Redis clients, the fan-out and the scheduler."""
+"""The Starlette app and its lifespan: Redis clients, the fan-out, the scheduler and the
+desk's sessions, handed to every request as lifespan state (ticker/services.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticker import logs, metrics, openapi
+from ticker.auth.sessions import Sessions
 from ticker.config import ConfigError, Settings
 from ticker.fanout import BLOCK_MS, Fanout, StartupError
 from ticker.heartbeat import Heartbeat
@@ -25,8 +27,8 @@ from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
 from ticker.routes import api, desk, embed, feeds, live, ops, status, stream
-from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
+from ticker.services import lifespan_state
 from ticker.store import NotReplicated, api_client, open_store, reader_client
 
 log = logging.getLogger("ticker")
@@ -51,7 +53,13 @@ def create_app(settings: Settings) -> Starlette:
             settings.trim_interval_seconds,
             settings.retention_seconds,
         )
-        app.state.services = Services(settings, store, fanout, scheduler)
+        state = lifespan_state(
+            settings=settings,
+            store=store,
+            fanout=fanout,
+            scheduler=scheduler,
+            sessions=Sessions(store, settings),
+        )
         fanout.start()
         # Serve nothing before the stream has loaded (issue 11): uvicorn accepts no
         # connection until the lifespan has started, so neither the fast path nor the
@@ -74,8 +82,9 @@ def create_app(settings: Settings) -> Starlette:
         gc.collect()
         gc.freeze()
         try:
-            # The lifespan state reaches uvicorn's protocols: ticker/stream/fastpath.py uses it.
-            yield {"fanout": fanout}
+            # Starlette copies the lifespan state into every request (`request.state`),
+            # and uvicorn hands it to its protocols: ticker/stream/fastpath.py reads "fanout".
+            yield state
         finally:
             await heartbeat.stop()  # first: its last counts and its goodbye need Redis
             scheduler.stop()

@@ -20,12 +20,25 @@ import ipaddress
 import logging
 import re
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ticker.config import Settings
 from ticker.problems import Problem
+
+
+class EdgeSettings(Protocol):
+    """The settings read here (ticker.config.Settings has them; config checks them with
+    this module's parsers, so this module does not import config)."""
+
+    @property
+    def allowed_hosts(self) -> str: ...
+    @property
+    def public_url(self) -> str | None: ...
+    @property
+    def host(self) -> str: ...
+
 
 log = logging.getLogger("ticker.hosts")
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
@@ -130,7 +143,7 @@ class AllowedHosts:
     names: frozenset[str]
 
     @classmethod
-    def of(cls, settings: Settings) -> AllowedHosts:
+    def of(cls, settings: EdgeSettings) -> AllowedHosts:
         names = set(parse_hosts(settings.allowed_hosts))
         if settings.public_url is not None:
             public = urlsplit(parse_public_url(settings.public_url)).hostname or ""
@@ -149,7 +162,7 @@ class HostCheck:
     Like Starlette's TrustedHostMiddleware, but its refusal is a problem+json that says
     which setting to change, and the probes' paths are exempt (see the module's text)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: EdgeSettings) -> None:
         self.app = app
         self.hosts = AllowedHosts.of(settings)
         if self.hosts.names <= LOOPBACK_NAMES and settings.host not in ("127.0.0.1", "::1"):

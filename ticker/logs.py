@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Any
 
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ticker import metrics
@@ -120,6 +121,20 @@ def action(kind: str, **fields: Any) -> None:
     )
 
 
+def route_template(scope: Scope) -> str:
+    """The template of the route that answered, with the prefix of the Mount it is in:
+    `/desk/login`, not the Mount's own `/login`; "unmatched" when none did."""
+    route = scope.get("route")
+    if route is None:
+        return "unmatched"
+    # A Mount moves its prefix from the path into root_path, above the app's own.
+    root = scope.get("root_path", "")
+    mounted = root[len(scope.get("app_root_path", root)) :]
+    if isinstance(route, Mount):  # nothing inside it matched: the prefix is the route
+        return mounted
+    return mounted + getattr(route, "path", "")
+
+
 class AccessLog:
     """One log line and one metrics sample per request: method, route template, path,
     status, duration, client."""
@@ -135,7 +150,7 @@ class AccessLog:
 
         async def send_and_log(message: Message) -> None:
             if message["type"] == "http.response.start":
-                route = getattr(scope.get("route"), "path", "unmatched")
+                route = route_template(scope)
                 seconds = time.perf_counter() - started
                 metrics.observe_request(route, scope["method"], message["status"], seconds)
                 client = scope.get("client")

@@ -124,7 +124,7 @@ def delivered(event_ids_ms: list[int], count: int) -> None:
 async def metrics(request: Request) -> Response:
     # Only for scrapers: the numbers describe the service's audience and internals.
     # Behind a trusted proxy the client is the forwarded address.
-    settings = request.app.state.services.settings
+    settings = request.state.settings  # the lifespan's (ticker/services.py)
     client = request.client.host if request.client else None
     if not address_in(client, _networks(settings.metrics_allow)):
         raise Problem(

@@ -21,9 +21,15 @@ TTL_MIN = 60
 TTL_MAX = 604_800
 REASON_MAX = 280
 PRIORITIES = ("urgent", "normal")
+TITLE_MAX = 100
+ROLES = ("editor", "admin")
 EVENT_TYPES = ("publish", "update", "retract", "expire")
 CHANNEL_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}\Z")
 EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")
+# A BCP 47 language tag as channels carry it: "ar", "en", "ar-LB", "zh-Hant-TW".
+LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
+# User and token names: they appear in the audit log, in URLs and on the command line.
+ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
 # Bidi override, embedding and isolate controls (API.md): U+202A–U+202E, U+2066–U+2069.
@@ -217,6 +223,51 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def check_title(value: str) -> str:
+    """A channel's title, normalised like an item's text."""
+    title = normalise_text(value)
+    if not 1 <= len(title) <= TITLE_MAX:
+        raise FieldError("title", f"must be 1 to {TITLE_MAX} characters")
+    return title
+
+
+def check_lang(value: str) -> str:
+    if not LANG_TAG.match(value):
+        raise FieldError("lang", f"{value!r} is not a language code such as ar, en or ar-LB")
+    return value
+
+
+def check_account_name(value: str) -> str:
+    """A user's or a token's name."""
+    if not ACCOUNT_NAME.match(value):
+        raise FieldError(
+            "name",
+            "must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a "
+            "letter or digit",
+        )
+    return value
+
+
+def check_role(value: str) -> str:
+    if value not in ROLES:
+        raise FieldError("role", f"must be one of {', '.join(ROLES)}")
+    return value
+
+
+def ascii_digits(raw: str) -> bool:
+    """Whether `raw` is written in 0-9 only. `str.isdigit` is true for "²" and "١٠" too,
+    and `int("²")` raises: every number a client writes goes through here."""
+    return raw.isascii() and raw.isdigit()
+
+
+def whole_number(raw: str, low: int, high: int) -> int | None:
+    """`raw` as an integer from `low` to `high` written in ASCII digits, else None."""
+    if not (ascii_digits(raw) and len(raw) <= 9):
+        return None
+    value = int(raw)
+    return value if low <= value <= high else None
+
+
 def shown_name(key: str) -> str:
     """A client's field name fit to repeat in an error (a lone surrogate as U+FFFD)."""
     return _SURROGATE.sub("\ufffd", key)
@@ -279,6 +330,29 @@ class Channel:
     lang: str = "ar"
     timezone: str = "Asia/Beirut"
     default_ttl_seconds: int = 6 * 3600
+
+    @classmethod
+    def parse(
+        cls, *, id: str, title: str, lang: str, timezone: str, default_ttl_seconds: int | None
+    ) -> Channel:
+        """A channel from what a user typed; ValidationError lists every bad field."""
+        errors: list[FieldError] = []
+        values: dict[str, Any] = {}
+        checks: dict[str, tuple[Any, Any]] = {
+            "id": (check_channel_id, id),
+            "title": (check_title, title),
+            "lang": (check_lang, lang),
+            "timezone": (check_timezone, timezone),
+            "default_ttl_seconds": (check_ttl, default_ttl_seconds),
+        }
+        for name, (check, value) in checks.items():
+            try:
+                values[name] = check(value)
+            except FieldError as e:
+                errors.append(FieldError(name, e.message))
+        if errors:
+            raise ValidationError(errors)
+        return cls(**values)
 
     @property
     def dir(self) -> str:

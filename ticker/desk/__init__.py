@@ -1,2 +1,3 @@
-"""The news desk (issue 3): sessions, CSRF, login throttling, audit, the two languages,
-and the pages editors and admins use. `ticker/routes/desk.py` lists its routes."""
+"""The news desk (issue 3): the pages editors and admins use, their forms, login
+throttling, audit and languages. `ticker/routes/desk.py` mounts it at /desk; its
+sessions and CSRF tokens are ticker/auth/'s."""

@@ -2,12 +2,12 @@
 
 Every change is recorded in the audit stream with the admin's name: channel
 saves by their Lua script, user saves by theirs (which also ends a disabled
-user's sessions in the same step), token changes here.
+user's sessions in the same step), token changes here. What makes a field valid
+is ticker/model.py's; this module says it in the desk's words.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -17,31 +17,31 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticker.auth import ROLES, hash_password
+from ticker.auth.sessions import Session
+from ticker.auth.users import hash_password
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form
 from ticker.desk.i18n import N_
-from ticker.desk.pages import desk_page, redirect, render, require_admin, require_post
+from ticker.desk.pages import redirect, render, require_admin, require_post
 from ticker.desk.passwords import password_error
-from ticker.desk.sessions import Session
 from ticker.model import (
     CHANNEL_ID,
+    ROLES,
     Channel,
     FieldError,
-    check_channel_id,
-    check_timezone,
+    ValidationError,
+    check_account_name,
+    check_role,
     normalise_text,
     rfc3339,
     utc_now,
+    whole_number,
 )
-from ticker.routes.common import services
+from ticker.services import services
 from ticker.store import Store, UserRecord
 from ticker.store.desk import DeskStore
 
 CHANNEL_TTL_HOURS = (1, 3, 6, 12, 24, 48, 72, 168)
-LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-TITLE_MAX = 100
 TIMEZONES = (
     "Asia/Beirut",
     "Asia/Damascus",
@@ -62,9 +62,21 @@ TIMEZONES = (
 
 Errors = dict[str, tuple[str, dict[str, Any]]]
 
+# A model error, by field, in the desk's words.
+CHANNEL_MESSAGES = {
+    "id": N_(
+        "Id: lower-case letters, digits and dashes, starting with a letter or digit, up to 32."
+    ),
+    "title": N_("Write a title (up to 100 characters)."),
+    "lang": N_("A language code such as ar or en."),
+    "timezone": N_("A known time zone such as Asia/Beirut."),
+    "default_ttl_seconds": N_("Choose a lifetime from the list."),
+}
+NAME_MESSAGE = N_("Name: letters, digits, dots, dashes and underscores, up to 64.")
+
 
 def _actor(session: Session) -> str:
-    return f"user:{session.user.name}"
+    return session.principal.actor
 
 
 async def _selected_channels(form: Form, store: Store) -> list[str]:
@@ -161,72 +173,56 @@ async def _invalid(
 # Channels
 
 
-def _channel_fields(form: Form) -> tuple[dict[str, str], Errors]:
+def _channel_fields(form: Form, channel_id: str) -> tuple[dict[str, str], Channel | None, Errors]:
+    """The posted values (to show again), the channel they make, and what is wrong."""
     values = {
         "title": normalise_text(form.get("title", "")),
         "lang": form.get("lang", "").strip(),
         "timezone": form.get("timezone", "").strip(),
         "ttl_hours": form.get("ttl_hours", "").strip(),
     }
-    errors: Errors = {}
-    if not 1 <= len(values["title"]) <= TITLE_MAX:
-        errors["title"] = (N_("Write a title (up to 100 characters)."), {})
-    if not LANG_TAG.match(values["lang"]):
-        errors["lang"] = (N_("A language code such as ar or en."), {})
+    hours = whole_number(values["ttl_hours"], 1, max(CHANNEL_TTL_HOURS))
     try:
-        check_timezone(values["timezone"])
-    except FieldError:
-        errors["timezone"] = (N_("A known time zone such as Asia/Beirut."), {})
-    if not values["ttl_hours"].isdigit() or int(values["ttl_hours"]) not in CHANNEL_TTL_HOURS:
-        errors["ttl_hours"] = (N_("Choose a lifetime from the list."), {})
-    return values, errors
+        channel = Channel.parse(
+            id=channel_id,
+            title=values["title"],
+            lang=values["lang"],
+            timezone=values["timezone"],
+            # Off the list: no lifetime, which the model refuses for that field.
+            default_ttl_seconds=hours * 3600 if hours in CHANNEL_TTL_HOURS else None,
+        )
+    except ValidationError as exc:
+        errors: Errors = {}
+        for e in exc.errors:
+            field = "ttl_hours" if e.field == "default_ttl_seconds" else e.field
+            errors[field] = (CHANNEL_MESSAGES[e.field], {})
+        return values, None, errors
+    return values, channel, {}
 
 
-@desk_page
 async def channels_page(request: Request) -> Response:
     session = await require_admin(request)
     done = request.query_params.get("done") == "1"
     return await _admin_page(request, session, "channels", message=N_("Saved.") if done else "")
 
 
-async def _save_channel(
-    store: Store, session: Session, channel_id: str, values: dict[str, str]
-) -> Response:
-    channel = Channel(
-        id=channel_id,
-        title=values["title"],
-        lang=values["lang"],
-        timezone=values["timezone"],
-        default_ttl_seconds=int(values["ttl_hours"]) * 3600,
-    )
+async def _save_channel(store: Store, session: Session, channel: Channel) -> Response:
     await store.save_channel(channel, actor=_actor(session))
     return redirect("/desk/admin/channels?done=1")
 
 
-@desk_page
 async def add_channel(request: Request) -> Response:
     session, form = await require_post(request, admin=True)
     store = services(request).store
     channel_id = form.get("id", "").strip()
-    values, errors = _channel_fields(form)
-    try:
-        check_channel_id(channel_id)
-    except FieldError:
-        errors["id"] = (
-            N_(
-                "Id: lower-case letters, digits and dashes, starting with a letter or "
-                "digit, up to 32."
-            ),
-            {},
-        )
-    if not errors and await store.get_channel(channel_id) is not None:
+    values, channel, errors = _channel_fields(form, channel_id)
+    if channel is not None and await store.get_channel(channel_id) is not None:
         errors["id"] = (N_("Channel “%(channel)s” already exists."), {"channel": channel_id})
-    if errors:
+    if channel is None or errors:
         return await _invalid(request, session, "channels", errors, {"id": channel_id, **values})
-    return await _save_channel(store, session, channel_id, values)
+    return await _save_channel(store, session, channel)
 
 
-@desk_page
 async def edit_channel(request: Request) -> Response:
     session, form = await require_post(request, admin=True)
     store = services(request).store
@@ -234,12 +230,12 @@ async def edit_channel(request: Request) -> Response:
     old = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if old is None:
         raise DeskError(404, N_("There is no channel “%(channel)s”."), channel=channel_id)
-    values, errors = _channel_fields(form)
-    if errors:
+    values, channel, errors = _channel_fields(form, old.id)
+    if channel is None:
         return await _invalid(
             request, session, "channels", errors, {"id": channel_id, **values}, editing=channel_id
         )
-    return await _save_channel(store, session, old.id, values)
+    return await _save_channel(store, session, channel)
 
 
 # Users
@@ -262,14 +258,20 @@ def _done(request: Request) -> tuple[str, dict[str, Any]]:
     return "", {}
 
 
-@desk_page
 async def users_page(request: Request) -> Response:
     session = await require_admin(request)
     message, params = _done(request)
     return await _admin_page(request, session, "users", message=message, message_params=params)
 
 
-@desk_page
+def _valid(check: Callable[[str], str], value: str) -> bool:
+    try:
+        check(value)
+    except FieldError:
+        return False
+    return True
+
+
 async def add_user(request: Request) -> Response:
     session, form = await require_post(request, admin=True)
     store = services(request).store
@@ -278,11 +280,11 @@ async def add_user(request: Request) -> Response:
     password = form.get("password", "")
     channels = await _selected_channels(form, store)
     errors: Errors = {}
-    if not NAME.match(name):
-        errors["name"] = (N_("Name: letters, digits, dots, dashes and underscores, up to 64."), {})
+    if not _valid(check_account_name, name):
+        errors["name"] = (NAME_MESSAGE, {})
     elif await store.get_user(name) is not None:
         errors["name"] = (N_("There is already a user “%(name)s”."), {"name": name})
-    if role not in ROLES:
+    if not _valid(check_role, role):
         errors["role"] = (N_("Choose a role."), {})
     weak = password_error(password)
     if weak:
@@ -306,7 +308,6 @@ async def add_user(request: Request) -> Response:
     return redirect(f"/desk/admin/users?done=added&name={quote(name)}")
 
 
-@desk_page
 async def change_user(request: Request) -> Response:
     session, form = await require_post(request, admin=True)
     store = services(request).store
@@ -351,7 +352,7 @@ async def change_user(request: Request) -> Response:
         return redirect(f"/desk/admin/users?done=reset_done&name={quote(name)}")
     if action == "save":
         role = form.get("role", "")
-        if role not in ROLES:
+        if not _valid(check_role, role):
             raise DeskError(422, N_("Choose a role."))
         if is_self and role != "admin":
             return await _not_self(request, session)
@@ -397,7 +398,6 @@ async def _save(
 # Tokens
 
 
-@desk_page
 async def tokens_page(request: Request) -> Response:
     session = await require_admin(request)
     revoked = request.query_params.get("revoked", "")
@@ -412,15 +412,14 @@ async def tokens_page(request: Request) -> Response:
     return await _admin_page(request, session, "tokens")
 
 
-@desk_page
 async def create_token(request: Request) -> Response:
     session, form = await require_post(request, admin=True)
     store = services(request).store
     name = form.get("name", "").strip()
     channels = await _selected_channels(form, store)
     errors: Errors = {}
-    if not NAME.match(name):
-        errors["name"] = (N_("Name: letters, digits, dots, dashes and underscores, up to 64."), {})
+    if not _valid(check_account_name, name):
+        errors["name"] = (NAME_MESSAGE, {})
     if not errors:
         try:
             token = await store.create_token(name, channels, rfc3339(utc_now()))
@@ -443,7 +442,6 @@ async def create_token(request: Request) -> Response:
     )
 
 
-@desk_page
 async def revoke_token(request: Request) -> Response:
     session, _ = await require_post(request, admin=True)
     store = services(request).store

@@ -18,36 +18,32 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticker import publishing
+from ticker.auth.sessions import CSRF_FIELD, Session, csrf_matches
+from ticker.desk.drafts import COMPOSE_FIELDS
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form, read_form
 from ticker.desk.i18n import N_, Message, Plural, translator
 from ticker.desk.items import LIFETIME_HOURS, item_view, live_items, recently_ended
 from ticker.desk.login import login_page
-from ticker.desk.pages import (
-    desk_page,
-    redirect,
-    render,
-    require_csrf,
-    require_post,
-    require_session,
-)
-from ticker.desk.sessions import CSRF_FIELD, Session, csrf_matches, sessions
+from ticker.desk.pages import redirect, render, require_csrf, require_post, require_session
 from ticker.model import (
     CHANNEL_ID,
     EVENT_ID,
     TEXT_MAX,
+    TTL_MAX,
+    TTL_MIN,
     Channel,
     FieldError,
     ItemInput,
     ValidationError,
     check_reason,
     normalise_text,
+    whole_number,
 )
-from ticker.routes.common import services
+from ticker.services import services
 from ticker.store import Conflict, NotFound, Store, with_id
 from ticker.store.desk import DeskStore
 
-FORM_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
 # The notice after a redirect, by its `done` query parameter.
 DONE = {
     "published": N_("Published."),
@@ -75,7 +71,7 @@ def new_key() -> str:
 
 
 async def allowed_channels(store: Store, session: Session) -> list[Channel]:
-    return [c for c in await store.channels() if session.allows(c.id)]
+    return [c for c in await store.channels() if session.principal.allows(c.id)]
 
 
 def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[Message, dict[str, Any]]]:
@@ -97,7 +93,7 @@ def field_errors(errors: list[FieldError], text: str) -> dict[str, tuple[Message
 
 
 def _form(data: Form) -> dict[str, str]:
-    return {k: data.get(k, "") for k in FORM_FIELDS}
+    return {k: data.get(k, "") for k in COMPOSE_FIELDS}
 
 
 def _default_form(channels: list[Channel], wanted: str | None) -> dict[str, str]:
@@ -138,10 +134,11 @@ def _item_input(body: dict[str, Any], ttl: str, *, partial: bool) -> ItemInput |
     form's lifetime in seconds ("" for none)."""
     errors: list[FieldError] = []
     if ttl:
-        try:
-            body["ttl_seconds"] = int(ttl)
-        except ValueError:
-            errors.append(FieldError("ttl_seconds", "must be a whole number"))
+        seconds = whole_number(ttl, TTL_MIN, TTL_MAX)
+        if seconds is None:
+            errors.append(FieldError("ttl_seconds", "must be a whole number of seconds"))
+        else:
+            body["ttl_seconds"] = seconds
     try:
         inp = ItemInput.parse(body, partial=partial)
     except ValidationError as exc:
@@ -196,15 +193,14 @@ async def render_compose(
     return _render_form(request, "compose.html", context, status=status, session=session, csrf=csrf)
 
 
-@desk_page
 async def compose_page(request: Request) -> Response:
     session = await require_session(request)
-    registry = sessions(request)
+    registry = services(request).sessions
     channels = await allowed_channels(registry.store, session)
     form = _default_form(channels, request.query_params.get("channel"))
     draft = await registry.take_draft(session)
     if draft:
-        form.update({k: v for k, v in draft.items() if k in FORM_FIELDS})
+        form.update({k: v for k, v in draft.items() if k in COMPOSE_FIELDS})
     done = request.query_params.get("done", "")
     message = DONE.get(done, "")
     if not channels:
@@ -218,12 +214,11 @@ async def compose_page(request: Request) -> Response:
     return await render_compose(request, session, form, message=message, kind="info")
 
 
-@desk_page
 async def publish_form(request: Request) -> Response:
     data = await read_form(request)
     form = _form(data)
     try:
-        session = await sessions(request).load(request)
+        session = await services(request).sessions.load(request)
     except REDIS_DOWN:
         if not await _own_form(request, data):
             raise  # the desk's 503 page, echoing nothing
@@ -255,7 +250,7 @@ async def _own_form(request: Request, data: Form) -> bool:
     """Whether a form posted without a live session was rendered by the desk for the
     session this browser held (ticker/desk/drafts.py): only then is its text shown again.
     With Redis down this works from the signing key the process already holds."""
-    registry = sessions(request)
+    registry = services(request).sessions
     try:
         session_id = await registry.cookie_session_id(request)
         if session_id is None:
@@ -311,7 +306,7 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
             N_("Fix the marked fields, then try again."),
             errors={"channel": (N_("Choose a channel."), {})},
         )
-    if not session.allows(channel.id):
+    if not session.principal.allows(channel.id):
         return await again(
             403,
             N_(
@@ -334,7 +329,7 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
     if not 1 <= len(key) <= 255:
         key = new_key()
     try:
-        outcome = await publishing.publish(store, channel, inp, f"user:{session.user.name}", key)
+        outcome = await publishing.publish(store, channel, inp, session.principal.actor, key)
     except publishing.IdempotencyMismatch:
         return await render_compose(
             request,
@@ -362,7 +357,7 @@ async def _item(request: Request, session: Session) -> tuple[Channel, dict[str, 
     channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
     if channel is None:
         raise DeskError(404, N_("There is no channel “%(channel)s”."), channel=channel_id)
-    if not session.allows(channel.id):
+    if not session.principal.allows(channel.id):
         raise DeskError(
             403,
             N_(
@@ -407,7 +402,6 @@ def _edit_page(
     return _render_form(request, "edit.html", context, status=status, session=session, csrf=csrf)
 
 
-@desk_page
 async def edit_page(request: Request) -> Response:
     session = await require_session(request)
     channel, item = await _item(request, session)
@@ -422,7 +416,6 @@ async def edit_page(request: Request) -> Response:
     return _edit_page(request, session, channel, item, form)
 
 
-@desk_page
 async def edit_item(request: Request) -> Response:
     data = await read_form(request)
     form = {k: data.get(k, "") for k in ("text", "url", "priority", "ttl_seconds")}
@@ -446,7 +439,7 @@ async def edit_item(request: Request) -> Response:
         )
 
     try:
-        session = await sessions(request).load(request)
+        session = await services(request).sessions.load(request)
     except REDIS_DOWN:
         if not await _own_form(request, data):
             raise  # the desk's 503 page, echoing nothing
@@ -479,7 +472,7 @@ async def edit_item(request: Request) -> Response:
             )
         try:
             await publishing.correct(
-                services(request).store, channel, item_id, inp, f"user:{session.user.name}"
+                services(request).store, channel, item_id, inp, session.principal.actor
             )
         except NotFound:
             return _gone(channel)
@@ -523,7 +516,6 @@ def _retract_page(
     )
 
 
-@desk_page
 async def retract_page(request: Request) -> Response:
     session = await require_session(request)
     channel, item = await _item(request, session)
@@ -532,7 +524,6 @@ async def retract_page(request: Request) -> Response:
     return _retract_page(request, session, channel, item)
 
 
-@desk_page
 async def retract_item(request: Request) -> Response:
     session, data = await require_post(request)
     channel, item = await _item(request, session)
@@ -547,18 +538,17 @@ async def retract_item(request: Request) -> Response:
         return _retract_page(request, session, channel, item, raw_reason, status=422, error=True)
     try:
         await publishing.retract(
-            services(request).store, channel, item["id"], reason, f"user:{session.user.name}"
+            services(request).store, channel, item["id"], reason, session.principal.actor
         )
     except NotFound:
         return _gone(channel)
     return redirect(f"/desk/compose?channel={channel.id}&done=retracted")
 
 
-@desk_page
 async def keepalive(request: Request) -> Response:
     """The page's script calls this while the editor types: typing is activity, so the
     idle timeout restarts (and the script learns early that a session has ended)."""
-    session = await sessions(request).load(request)
+    session = await services(request).sessions.load(request)
     return Response(
         json.dumps({"active": session is not None}),
         status_code=200 if session else 401,

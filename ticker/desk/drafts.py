@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-__all__ = ["DRAFT_FIELDS", "seal", "unseal"]
+__all__ = ["COMPOSE_FIELDS", "seal", "unseal"]
 
-DRAFT_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
+# The compose form's fields (ticker/desk/compose.py): a draft is that form, kept.
+COMPOSE_FIELDS = ("text", "url", "channel", "priority", "ttl_seconds", "idempotency_key")
 DRAFT_MAX_AGE = 3600  # a login page left open longer than this forgets the draft
 
 
@@ -23,7 +24,7 @@ def _serializer(secret: str) -> URLSafeTimedSerializer:
 
 
 def seal(secret: str, draft: dict[str, str]) -> str:
-    return _serializer(secret).dumps({k: draft[k] for k in DRAFT_FIELDS if draft.get(k)})
+    return _serializer(secret).dumps({k: draft[k] for k in COMPOSE_FIELDS if draft.get(k)})
 
 
 def unseal(secret: str, sealed: str | None) -> dict[str, str] | None:
@@ -36,5 +37,5 @@ def unseal(secret: str, sealed: str | None) -> dict[str, str] | None:
         return None
     if not isinstance(data, dict):
         return None
-    draft = {k: v for k, v in data.items() if k in DRAFT_FIELDS and isinstance(v, str)}
+    draft = {k: v for k, v in data.items() if k in COMPOSE_FIELDS and isinstance(v, str)}
     return draft or None

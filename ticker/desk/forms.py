@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 
+from ticker.bodies import BodyTooLarge, read_body
 from ticker.desk.errors import DeskError
 from ticker.desk.i18n import N_
 
@@ -21,14 +22,10 @@ Form = ImmutableMultiDict
 
 
 async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > FORM_LIMIT:
-        raise DeskError(413, N_("The form is too large (16 KiB at most)."))
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            raise DeskError(413, N_("The form is too large (16 KiB at most)."))
+    try:
+        body = await read_body(request, FORM_LIMIT)
+    except BodyTooLarge:
+        raise DeskError(413, N_("The form is too large (16 KiB at most).")) from None
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if body and media != "application/x-www-form-urlencoded":
         raise DeskError(415, N_("The form could not be read."))

@@ -6,30 +6,24 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ticker.auth import hash_password, verify_password
-from ticker.desk import throttle
-from ticker.desk.drafts import seal, unseal
-from ticker.desk.errors import DeskError
-from ticker.desk.forms import read_form
-from ticker.desk.i18n import LANG_COOKIE, LANGS, N_, Message, Plural
-from ticker.desk.origin import Source, request_source
-from ticker.desk.pages import (
-    desk_page,
-    local_path,
-    redirect,
-    render,
-    require_post,
-    require_session,
-)
-from ticker.desk.passwords import password_error
-from ticker.desk.sessions import (
+from ticker.auth.origin import Source, request_source
+from ticker.auth.sessions import (
     CSRF_FIELD,
     csrf_matches,
     login_token,
     secure_cookie,
-    sessions,
     set_login_cookie,
 )
+from ticker.auth.users import hash_password, verify_password
+from ticker.desk import throttle
+from ticker.desk.devices import Devices
+from ticker.desk.drafts import seal, unseal
+from ticker.desk.errors import DeskError
+from ticker.desk.forms import read_form
+from ticker.desk.i18n import LANG_COOKIE, LANGS, N_, Message, Plural
+from ticker.desk.pages import local_path, redirect, render, require_post, require_session
+from ticker.desk.passwords import password_error
+from ticker.services import services
 from ticker.store import UserRecord
 
 # Verified against when the user does not exist, so that a wrong name takes as
@@ -65,7 +59,7 @@ async def login_page(
     headers: dict[str, str] | None = None,
 ) -> Response:
     token, fresh = login_token(request)
-    sealed = seal(await sessions(request).secret(), draft) if draft else ""
+    sealed = seal(await services(request).sessions.secret(), draft) if draft else ""
     response = render(
         request,
         "login.html",
@@ -89,14 +83,12 @@ async def login_page(
     return response
 
 
-@desk_page
 async def index(request: Request) -> Response:
     return redirect("/desk/compose")
 
 
-@desk_page
 async def login_form(request: Request) -> Response:
-    if await sessions(request).load(request) is not None:
+    if await services(request).sessions.load(request) is not None:
         return redirect(local_path(request.query_params.get("next")))
     message = ""
     if request.query_params.get("expired"):
@@ -106,7 +98,6 @@ async def login_form(request: Request) -> Response:
     return await login_page(request, message=message, kind="info")
 
 
-@desk_page
 async def login(request: Request) -> Response:
     form = await read_form(request)
     name = form.get("name", "").strip()
@@ -121,7 +112,7 @@ async def login(request: Request) -> Response:
                 "changed. Go back, reload the page, and try again."
             ),
         )
-    registry = sessions(request)
+    registry = services(request).sessions
     draft = unseal(await registry.secret(), form.get("draft"))
 
     async def again(
@@ -138,7 +129,7 @@ async def login(request: Request) -> Response:
             headers=headers,
         )
 
-    devices = await registry.devices()
+    devices = Devices(await registry.secret())
     attempt = throttle.Attempt(
         name=name,
         address=request.client.host if request.client else "unknown",
@@ -181,10 +172,9 @@ async def login(request: Request) -> Response:
     return response
 
 
-@desk_page
 async def logout(request: Request) -> Response:
     form = await read_form(request)
-    registry = sessions(request)
+    registry = services(request).sessions
     session = await registry.load(request)
     # Ending a session, or only clearing the cookie, needs proof that the desk's own
     # page asked: the session's token, or the browser saying it is the same origin.
@@ -203,7 +193,6 @@ async def logout(request: Request) -> Response:
     return response
 
 
-@desk_page
 async def password_form(request: Request) -> Response:
     session = await require_session(request)
     done = request.query_params.get("done") == "1"
@@ -215,7 +204,6 @@ async def password_form(request: Request) -> Response:
     )
 
 
-@desk_page
 async def change_password(request: Request) -> Response:
     session, form = await require_post(request)
     current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
@@ -240,7 +228,7 @@ async def change_password(request: Request) -> Response:
             status=422,
             session=session,
         )
-    registry = sessions(request)
+    registry = services(request).sessions
     updated = UserRecord(
         session.user.name,
         session.user.role,
@@ -250,14 +238,13 @@ async def change_password(request: Request) -> Response:
         session.user.created_at,
     )
     await registry.store.save_user(
-        updated, actor=f"user:{session.user.name}", audit={"action": "password"}
+        updated, actor=session.principal.actor, audit={"action": "password"}
     )
     # Anyone else holding a session of this account is logged out; this one stays.
     await registry.desk.end_other_sessions(session.user.name, session.id)
     return redirect("/desk/password?done=1")
 
 
-@desk_page
 async def switch_language(request: Request) -> Response:
     lang = request.path_params["lang"]
     if lang not in LANGS:

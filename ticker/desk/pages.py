@@ -1,35 +1,34 @@
-"""How desk pages are made: templates with the language, the session and the security
-headers; and the wrapper every desk endpoint goes through.
+"""How desk pages are made: templates with the language and the session; the desk's
+answers to its errors; and what a handler requires of a request (a session, an admin,
+a form with its CSRF token).
 
 The app turns a RedisError into 503 problem+json, which suits the API, not an
-editor: `desk_page` catches it first and answers with an HTML page instead
-(the compose and correct forms catch it earlier still, to keep the text).
+editor: the desk's own exception handlers (`EXCEPTION_HANDLERS`, installed on its
+Mount) answer with an HTML page instead (the compose and correct forms catch it
+earlier still, to keep the text).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.types import ExceptionHandler
 
+from ticker.auth.sessions import COOKIE, CSRF_FIELD, Session, csrf_matches
 from ticker.desk.errors import DeskError, LoginRequired
 from ticker.desk.forms import Form, read_form
 from ticker.desk.i18n import N_, Translator, translator
-from ticker.desk.origin import SAFE_METHODS, Source, request_source
-from ticker.desk.security import secure
-from ticker.desk.sessions import COOKIE, CSRF_FIELD, Session, csrf_matches, sessions
 from ticker.desk.static import asset_url
 from ticker.desk.templating import desk_templates, i18n_context
+from ticker.services import services
 
 log = logging.getLogger("ticker.desk")
-
-Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def render(
@@ -54,10 +53,9 @@ def render(
         "page": "",
         **(context or {}),
     }
-    response = desk_templates.TemplateResponse(
+    return desk_templates.TemplateResponse(
         request, f"desk/{template}", ctx, status_code=status, headers=headers
     )
-    return secure(response)
 
 
 def _here(request: Request, session: Session | None) -> str:
@@ -70,7 +68,7 @@ def _here(request: Request, session: Session | None) -> str:
 
 def redirect(url: str) -> Response:
     # 303: the browser follows with a GET, so a reload never re-posts the form.
-    return secure(RedirectResponse(url, status_code=303))
+    return RedirectResponse(url, status_code=303)
 
 
 def error_page(request: Request, status: int, message: str, **params: object) -> Response:
@@ -84,56 +82,60 @@ def error_page(request: Request, status: int, message: str, **params: object) ->
     )
 
 
-def desk_page(endpoint: Endpoint) -> Endpoint:
-    """Security headers on every response; HTML pages for errors and Redis outages."""
-
-    @functools.wraps(endpoint)
-    async def wrapper(request: Request) -> Response:
-        try:
-            refuse_cross_site(request)
-            response = await endpoint(request)
-        except LoginRequired:
-            # After logging in, a GET page comes back; a form post cannot be replayed.
-            target = "/desk/compose"
-            if request.method in ("GET", "HEAD"):
-                query = f"?{request.url.query}" if request.url.query else ""
-                target = request.url.path + query
-            expired = "&expired=1" if COOKIE in request.cookies else ""
-            response = redirect(f"/desk/login?next={quote(target)}{expired}")
-        except DeskError as exc:
-            response = error_page(request, exc.status, exc.message, **exc.params)
-            response.headers.update(exc.headers)
-        except (RedisError, ConnectionError) as exc:
-            log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
-            request.state.desk_session = None  # unknown: render without the user's menu
-            response = error_page(
-                request,
-                503,
-                N_(
-                    "The ticker's database (Redis) cannot be reached right now. Reload in a "
-                    "few seconds; your draft is kept in this browser."
-                ),
-            )
-        return secure(response)
-
-    return wrapper
+async def not_found(request: Request) -> Response:
+    """Anything else under /desk: an HTML page with the desk's headers, not problem+json."""
+    raise DeskError(404, N_("Nothing here."))
 
 
-def refuse_cross_site(request: Request) -> None:
-    """The second CSRF layer, before anything else: no state-changing request from
-    another site's page, whatever it carries (ticker/desk/origin.py)."""
-    if request.method not in SAFE_METHODS and request_source(request.headers) is Source.CROSS_SITE:
-        raise DeskError(
-            403,
-            N_(
-                "This request came from another site's page, so nothing changed. Open "
-                "the desk yourself (its address or a bookmark) and try again."
-            ),
-        )
+async def _login_required(request: Request, exc: Exception) -> Response:
+    # After logging in, a GET page comes back; a form post cannot be replayed.
+    target = "/desk/compose"
+    if request.method in ("GET", "HEAD"):
+        query = f"?{request.url.query}" if request.url.query else ""
+        target = request.url.path + query
+    expired = "&expired=1" if COOKIE in request.cookies else ""
+    return redirect(f"/desk/login?next={quote(target)}{expired}")
+
+
+async def _desk_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DeskError)
+    response = error_page(request, exc.status, exc.message, **exc.params)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _redis_down(request: Request, exc: Exception) -> Response:
+    log.warning("Redis error on %s %s: %s", request.method, request.url.path, exc)
+    request.state.desk_session = None  # unknown: render without the user's menu
+    return error_page(
+        request,
+        503,
+        N_(
+            "The ticker's database (Redis) cannot be reached right now. Reload in a "
+            "few seconds; your draft is kept in this browser."
+        ),
+    )
+
+
+async def _not_ours(request: Request, exc: Exception) -> Response:
+    # A Mount's exception middleware always has an HTTPException handler: raising it
+    # again leaves a 405 from the router to the app's own (problem+json) answer.
+    raise exc
+
+
+# The desk's Mount installs these (ticker/routes/desk.py); what they do not name (a
+# store error of a replica, say) goes on to the app's handlers.
+EXCEPTION_HANDLERS: dict[type[Exception], ExceptionHandler] = {
+    LoginRequired: _login_required,
+    DeskError: _desk_error,
+    RedisError: _redis_down,
+    ConnectionError: _redis_down,
+    HTTPException: _not_ours,
+}
 
 
 async def require_session(request: Request) -> Session:
-    session = await sessions(request).load(request)
+    session = await services(request).sessions.load(request)
     if session is None:
         raise LoginRequired()
     return session

@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ticker.assets import WEB_DIR
-from ticker.desk.security import secure
 
 DESK_DIR = (WEB_DIR / "desk").resolve()
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
@@ -71,11 +70,11 @@ async def static_file(request: Request) -> Response:
     path = _resolve(request.path_params["path"])
     asset = _load(path) if path is not None else None
     if asset is None:
-        return secure(Response("Not found", status_code=404, media_type="text/plain"))
+        return Response("Not found", status_code=404, media_type="text/plain")
     etag = f'"{asset.etag}"'
     versioned = request.query_params.get("v") == asset.etag
     cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
-    headers = {"ETag": etag}
+    headers = {"ETag": etag, "Cache-Control": cache}
     if etag in request.headers.get("if-none-match", ""):
-        return secure(Response(status_code=304, headers=headers), cache=cache)
-    return secure(Response(asset.body, media_type=asset.media_type, headers=headers), cache=cache)
+        return Response(status_code=304, headers=headers)
+    return Response(asset.body, media_type=asset.media_type, headers=headers)

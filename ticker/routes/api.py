@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,15 +17,11 @@ from ticker.model import (
     ItemInput,
     ValidationError,
     check_reason,
-)
-from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import (
-    PUBLIC_HEADERS,
-    known_channel,
-    read_json,
-    services,
     whole_number,
 )
+from ticker.problems import Problem, invalid_fields
+from ticker.routes.common import PUBLIC_HEADERS, known_channel, read_json
+from ticker.services import services
 from ticker.store import NotFound, dumps
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -56,7 +52,7 @@ async def list_items(request: Request) -> Response:
 
 async def publish_item(request: Request) -> Response:
     svc = services(request)
-    principal = await authenticate(request, svc.store)
+    principal = await authenticate(request, svc.store, svc.sessions)
     channel = await known_channel(request, request.path_params["channel"])
     require_channel(principal, channel.id)
     key = request.headers.get("idempotency-key")
@@ -83,7 +79,7 @@ async def publish_item(request: Request) -> Response:
 
 async def correct_item(request: Request) -> Response:
     svc = services(request)
-    principal = await authenticate(request, svc.store)
+    principal = await authenticate(request, svc.store, svc.sessions)
     channel = await known_channel(request, request.path_params["channel"])
     require_channel(principal, channel.id)
     item_id = _item_id(request)
@@ -97,7 +93,7 @@ async def correct_item(request: Request) -> Response:
 
 async def retract_item(request: Request) -> Response:
     svc = services(request)
-    principal = await authenticate(request, svc.store)
+    principal = await authenticate(request, svc.store, svc.sessions)
     channel = await known_channel(request, request.path_params["channel"])
     require_channel(principal, channel.id)
     item_id = _item_id(request)
@@ -161,28 +157,27 @@ async def _has_body(request: Request) -> bool:
     return "chunked" in request.headers.get("transfer-encoding", "")
 
 
-def by_method(
-    **handlers: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """One route per path, so that a 405 lists every method of the path in `Allow`."""
+# One endpoint per path, so that a 405 lists every method of the path in `Allow`.
 
-    async def endpoint(request: Request) -> Response:
-        method = "get" if request.method == "HEAD" else request.method.lower()
-        return await handlers[method](request)
 
-    return endpoint
+class Items(HTTPEndpoint):
+    async def get(self, request: Request) -> Response:  # and HEAD
+        return await list_items(request)
+
+    async def post(self, request: Request) -> Response:
+        return await publish_item(request)
+
+
+class Item(HTTPEndpoint):
+    async def patch(self, request: Request) -> Response:
+        return await correct_item(request)
+
+    async def delete(self, request: Request) -> Response:
+        return await retract_item(request)
 
 
 routes = [
     Route("/api/v1/channels", list_channels, methods=["GET"]),
-    Route(
-        "/api/v1/channels/{channel}/items",
-        by_method(get=list_items, post=publish_item),
-        methods=["GET", "POST"],
-    ),
-    Route(
-        "/api/v1/channels/{channel}/items/{item_id}",
-        by_method(patch=correct_item, delete=retract_item),
-        methods=["PATCH", "DELETE"],
-    ),
+    Route("/api/v1/channels/{channel}/items", Items),
+    Route("/api/v1/channels/{channel}/items/{item_id}", Item),
 ]

@@ -1,55 +1,31 @@
-"""What several routes need: the app's services, JSON bodies with a size cap, public headers."""
+"""What several routes need: JSON bodies with a size cap, public headers and links, the
+channel a path names. Their services come from the request (ticker/services.py)."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 
-from ticker.config import Settings
-from ticker.fanout import Fanout
+from ticker.bodies import BodyTooLarge, read_body
 from ticker.hosts import parse_public_url
 from ticker.model import Channel
+from ticker.model import whole_number as whole_number  # re-exported for route modules
 from ticker.problems import Problem
-from ticker.scheduler import Scheduler
-from ticker.store import Store
+from ticker.services import services as services  # re-exported for route modules
 
 BODY_LIMIT = 16 * 1024
 PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 
 
-@dataclass
-class Services:
-    """Everything a route needs, made once in the lifespan and kept on `app.state`."""
-
-    settings: Settings
-    store: Store
-    fanout: Fanout
-    scheduler: Scheduler
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services
-
-
 async def read_json(request: Request) -> Any:
-    """The request's JSON body: 413 past 16 KiB (checked while reading, so a lying or
-    missing Content-Length cannot get more through), 400 when it is not JSON."""
-    declared = request.headers.get("content-length")
-    if (
-        declared is not None
-        and declared.isascii()  # isdigit() is true for "²" too, which int() refuses
-        and declared.isdigit()
-        and int(declared) > BODY_LIMIT
-    ):
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > BODY_LIMIT:
-            raise _too_large()
+    """The request's JSON body: 413 past 16 KiB (ticker/bodies.py), 400 when it is not
+    JSON."""
+    try:
+        body = await read_body(request, BODY_LIMIT)
+    except BodyTooLarge:
+        raise Problem(413, f"The body is larger than {BODY_LIMIT // 1024} KiB.") from None
     if not body.strip():
         raise Problem(400, "The request has no body; send a JSON object.", title="Malformed JSON")
     try:
@@ -86,16 +62,6 @@ def public_base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def whole_number(raw: str, low: int, high: int) -> int | None:
-    """`raw` as an integer from `low` to `high` written in ASCII digits, else None.
-
-    `str.isdigit` is true for "²" and "١٠" too, and `int("²")` raises: only 0-9 here."""
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9):
-        return None
-    value = int(raw)
-    return value if low <= value <= high else None
-
-
 async def known_channel(request: Request, channel_id: str) -> Channel:
     """The channel, from the fan-out's copy (kept current through the log), else Redis
     (a channel made a moment ago): one Redis round trip fewer on every publish."""
@@ -106,7 +72,3 @@ async def known_channel(request: Request, channel_id: str) -> Channel:
     if channel is None:
         raise Problem(404, f"There is no channel '{channel_id}'. GET /api/v1/channels lists them.")
     return channel
-
-
-def _too_large() -> Problem:
-    return Problem(413, f"The body is larger than {BODY_LIMIT // 1024} KiB.")

@@ -30,7 +30,8 @@ from starlette.routing import Route
 
 from ticker.model import Channel, normalise_text, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base, services
+from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base
+from ticker.services import services
 from ticker.store import dumps
 
 FEED_ITEMS = 100

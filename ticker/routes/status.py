@@ -27,7 +27,7 @@ STATS_ITEMS = 100  # the most items one answer counts (the API's largest limit)
 
 async def status(request: Request) -> Response:
     svc = services(request)
-    principal = await authenticate(request, svc.store)
+    principal = await authenticate(request, svc.store, svc.sessions)
     if not principal.admin:
         raise Problem(
             403,
@@ -66,7 +66,7 @@ def _process(beat: dict[str, Any], head_ms: int) -> dict[str, Any]:
 
 async def channel_stats(request: Request) -> Response:
     svc = services(request)
-    principal = await authenticate(request, svc.store)
+    principal = await authenticate(request, svc.store, svc.sessions)
     channel = await known_channel(request, request.path_params["channel"])
     require_channel(principal, channel.id)
     beats = await svc.store.heartbeats()

@@ -140,12 +140,9 @@ class LogRange:
 @dataclass(frozen=True)
 class TokenRecord:
     name: str
-    channels: list[str] = field(default_factory=list)  # empty: every channel
+    channels: list[str] = field(default_factory=list)  # empty: every channel (Principal)
     created_at: str = ""
     admin: bool = False  # may also read the fleet's status (`ticker token create --admin`)
-
-    def allows(self, channel: str) -> bool:
-        return not self.channels or channel in self.channels
 
 
 @dataclass(frozen=True)

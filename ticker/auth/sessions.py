@@ -12,7 +12,7 @@ calls send as `X-CSRF-Token`; being derived, it still proves which session a
 form was rendered for after that session ended (ticker/desk/drafts.py). The
 login form, before any session exists, uses a double-submit token: a random
 value in a SameSite=Strict cookie that the form must repeat. The second layer,
-where a request comes from, is ticker/desk/origin.py.
+where a request comes from, is ticker/auth/origin.py.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from itsdangerous import BadSignature, TimestampSigner
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticker.auth.principal import Principal
 from ticker.config import Settings
-from ticker.desk.devices import Devices
 from ticker.store import Store, UserRecord
 from ticker.store.desk import DeskStore, SessionRecord
 
@@ -39,7 +39,6 @@ __all__ = [
     "Session",
     "Sessions",
     "csrf_matches",
-    "sessions",
 ]
 
 COOKIE = "ticker_desk"
@@ -66,12 +65,10 @@ class Session:
         return self.user.role == "admin"
 
     @property
-    def channels(self) -> tuple[str, ...]:
-        """The channels this user may publish on; empty means every channel."""
-        return () if self.is_admin else tuple(self.user.channels)
-
-    def allows(self, channel: str) -> bool:
-        return not self.channels or channel in self.channels
+    def principal(self) -> Principal:
+        """Who this session acts as: its user, on their channels (an admin: on all)."""
+        channels = () if self.is_admin else tuple(self.user.channels)
+        return Principal(actor=f"user:{self.user.name}", channels=channels, admin=self.is_admin)
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
@@ -85,7 +82,7 @@ def secure_cookie(request: Request) -> bool:
 
 
 class Sessions:
-    """One per app: loads, starts and ends sessions. Keep it on `app.state`."""
+    """One per app, made in its lifespan: loads, starts and ends sessions."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
@@ -102,9 +99,6 @@ class Sessions:
 
     async def signer(self) -> TimestampSigner:
         return TimestampSigner(await self.secret(), salt="ticker.desk.session")
-
-    async def devices(self) -> Devices:
-        return Devices(await self.secret())
 
     async def load(self, request: Request) -> Session | None:
         """The request's live session, or None. Raises RedisError when Redis is down."""
@@ -193,17 +187,6 @@ class Sessions:
             return None
         await self.desk.save_session(session.id, replace(session.record, draft=None), self.idle)
         return session.record.draft
-
-
-def sessions(request: Request) -> Sessions:
-    """The app's Sessions, made on first use (the store exists only after the lifespan)."""
-    state = request.app.state
-    found = getattr(state, "desk_sessions", None)
-    if found is None:
-        svc = state.services
-        found = Sessions(svc.store, svc.settings)
-        state.desk_sessions = found
-    return found
 
 
 # The login form's double-submit token.

@@ -1,56 +1,26 @@
-"""Who may publish: bearer tokens (from the CLI) and, for the desk, user accounts.
-
-Tokens are stored only as SHA-256 digests (they carry 256 random bits, so a
-fast hash is safe). Passwords are hashed with argon2id (argon2-cffi's defaults).
-The desk's pages call the API with their session cookie plus the session's
-CSRF token in `X-CSRF-Token` (API.md; ticker/desk/sessions.py).
+"""Who is making an API request: a bearer token (from the CLI or an admin) or, for the
+desk's own page, its session cookie plus the session's CSRF token in `X-CSRF-Token`
+(docs/api.md; ticker/auth/sessions.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
 
-from ticker.desk.origin import Source, request_source
-from ticker.desk.sessions import COOKIE, CSRF_HEADER, csrf_matches, sessions
+from ticker.auth.origin import Source, request_source
+from ticker.auth.principal import Principal
+from ticker.auth.sessions import COOKIE, CSRF_HEADER, Sessions, csrf_matches
 from ticker.problems import Problem
 from ticker.store import Store
 
-ROLES = ("editor", "admin")
-_hasher = PasswordHasher()
+__all__ = ["authenticate", "require_channel"]
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is making a publishing request, and on which channels (empty: all)."""
-
-    actor: str  # "token:NAME" or "user:NAME": recorded in the log, never shown publicly
-    channels: tuple[str, ...] = ()
-    admin: bool = False  # an admin desk user or an `--admin` token: may read /api/v1/status
-
-    def allows(self, channel: str) -> bool:
-        return not self.channels or channel in self.channels
-
-
-async def authenticate(request: Request, store: Store) -> Principal:
+async def authenticate(request: Request, store: Store, sessions: Sessions) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header and COOKIE in request.cookies:
-        return await _desk_session(request)
+        return await _desk_session(request, sessions)
     if not header:
         raise _unauthorized(
             "This request needs a publishing token: send 'Authorization: Bearer "
@@ -69,14 +39,14 @@ async def authenticate(request: Request, store: Store) -> Principal:
     )
 
 
-async def _desk_session(request: Request) -> Principal:
-    session = await sessions(request).load(request)
+async def _desk_session(request: Request, sessions: Sessions) -> Principal:
+    session = await sessions.load(request)
     if session is None:
         raise _unauthorized("Your desk session has ended; log in again at /desk/login.")
     # SameSite=Lax already keeps the cookie off cross-site POSTs; the token is the
-    # check that does not depend on the browser (API.md: without it, 403).
+    # check that does not depend on the browser (docs/api.md: without it, 403).
     if request_source(request.headers) is Source.CROSS_SITE:
-        # The second layer (ticker/desk/origin.py): another site's page, whatever it sends.
+        # The second layer (ticker/auth/origin.py): another site's page, whatever it sends.
         raise Problem(
             403,
             "This request came from another site's page; the desk's session cookie is "
@@ -90,9 +60,7 @@ async def _desk_session(request: Request) -> Principal:
             "reload the desk and try again.",
             title="CSRF token missing or wrong",
         )
-    return Principal(
-        actor=f"user:{session.user.name}", channels=session.channels, admin=session.is_admin
-    )
+    return session.principal
 
 
 def require_channel(principal: Principal, channel: str) -> None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 
-__all__ = ["Source", "request_source"]
+__all__ = ["SAFE_METHODS", "Source", "request_source"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -13,11 +13,10 @@ import redis.asyncio as aioredis
 
 from tests.support import RedisServer
 from ticker.config import Settings
-from ticker.fanout import BLOCK_MS, Fanout
+from ticker.fanout import BLOCK_MS, Fanout, Subscriber
+from ticker.frames import Frame
 from ticker.model import Channel, parse_event_id
 from ticker.store import Store, dumps, open_store
-from ticker.stream.frames import Frame
-from ticker.stream.subscriber import Subscriber
 
 
 class Recorder(Subscriber):

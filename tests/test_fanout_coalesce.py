@@ -20,10 +20,9 @@ import redis.asyncio as aioredis
 
 from tests.support import RedisServer
 from ticker.config import Settings
-from ticker.fanout import COALESCE_BYTES, Fanout
+from ticker.fanout import COALESCE_BYTES, Fanout, Subscriber
+from ticker.frames import Frame
 from ticker.store import LogEntry, open_store
-from ticker.stream.frames import Frame
-from ticker.stream.subscriber import Subscriber
 
 BASE_MS = int(time.time() * 1000)  # ids far in the future would be refused
 

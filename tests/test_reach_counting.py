@@ -22,9 +22,9 @@ import redis.asyncio as aioredis
 from tests.support import RedisServer
 from ticker.config import Settings
 from ticker.fanout import Fanout, Subscriber
+from ticker.frames import Frame
 from ticker.model import parse_event_id
 from ticker.store import LogEntry, open_store
-from ticker.stream.frames import Frame
 
 BASE_MS = int(time.time() * 1000)
 EXPIRES = "2099-01-01T00:00:00Z"

@@ -24,10 +24,9 @@ from tests.support import RedisServer, TickerServer, cli, make_token
 from tests.test_metrics_workers import workers
 from ticker import metrics
 from ticker.config import Settings
-from ticker.fanout import Fanout
+from ticker.fanout import Fanout, Subscriber
+from ticker.frames import Frame
 from ticker.store import LogEntry, open_store
-from ticker.stream.frames import Frame
-from ticker.stream.subscriber import Subscriber
 
 SUBSCRIBER_BUFFER = 64 * 1024
 SEND_BUFFER = 16 * 1024

@@ -19,7 +19,7 @@ from tests.support import RedisServer, TickerServer, wait_until
 from tests.widget_support import HostSite
 
 CONTEXTS = 8  # spread over a 4 s window, 8 land within one second by chance 1 in 2,000 times
-RETRY_MS = 1000  # the farewell `retry:` is then 1 to 5 s (ticker/stream/frames.py)
+RETRY_MS = 1000  # the farewell `retry:` is then 1 to 5 s (ticker/frames.py)
 WINDOW_S = (RETRY_MS / 1000, 5 * RETRY_MS / 1000)
 
 # Records when each stream of the page ended (its `error` event), in wall-clock ms.

@@ -21,11 +21,11 @@ from starlette.responses import Response
 from ticker import metrics
 from ticker.config import Settings
 from ticker.fanout import Fanout
+from ticker.frames import farewell_retry_ms, retry_frame
 from ticker.model import parse_event_id
 from ticker.problems import Problem
 from ticker.store import Store
 from ticker.stream import sockets
-from ticker.stream.frames import farewell_retry_ms, retry_frame
 from ticker.stream.request import parse_channels, parse_last_event_id
 from ticker.stream.subscriber import QueueSubscriber
 

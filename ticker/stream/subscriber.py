@@ -1,7 +1,7 @@
 """The subscribers of the fan-out: one per open stream, and where its frames go.
 
-`Subscriber` is the small interface the fan-out writes to (`write`, `write_many`,
-`ping`, `close`); the two transports implement it. `QueueSubscriber` serves the
+`ticker.fanout.Subscriber` is the small interface the fan-out writes to (`write`,
+`write_many`, `ping`, `close`); the two transports implement it here. `QueueSubscriber` serves the
 ASGI path (ticker/stream/asgi.py): frames wait in a bounded queue for the response's
 writer task. `StreamConnection` is the fast path's (ticker/stream/fastpath.py): the
 connection itself, written to directly, its transport's buffer being its queue.
@@ -18,9 +18,10 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from ticker import logs, metrics
+from ticker.fanout import Subscriber
+from ticker.frames import PING, Frame, chunk, retry_frame
 from ticker.model import EventId
 from ticker.stream import sockets
-from ticker.stream.frames import PING, Frame, chunk, retry_frame
 
 if TYPE_CHECKING:
     from ticker.fanout import Fanout
@@ -37,66 +38,6 @@ RESPONSE_HEAD = (
     b"\r\n"
 )
 END_OF_BODY = b"0\r\n\r\n"
-
-
-class Subscriber:
-    """One connected stream: its channel filter, and where its frames go.
-
-    Subclasses say how frames are written (`write`) and how a subscriber that fell
-    too far behind is let go (`drop`). While a resume is read from Redis, frames
-    are held back (`held`) so that the replay goes out first.
-    """
-
-    __slots__ = ("channels", "dropped", "ended", "held", "seen")
-    direct = False  # written to directly by the fan-out (StreamConnection)
-
-    def __init__(self, channels: frozenset[str] | None) -> None:
-        self.channels = channels  # None: every channel
-        self.dropped = False
-        self.held: list[Frame] | None = None
-        # It has every event up to this id (sent, or in its reset or replay): the
-        # fan-out sends it only what is newer. Set when it subscribes.
-        self.seen: EventId = (0, 0)
-        self.ended: str | None = None  # why the stream ended (a disconnect reason), once it has
-
-    def push(self, frame: Frame) -> None:
-        if self.held is not None:
-            self.held.append(frame)
-        elif not self.dropped:
-            try:
-                self.write(frame)
-            except Exception:
-                self.fail()
-                raise  # the fan-out logs it and unsubscribes this one
-
-    def release(self, first: list[Frame]) -> None:
-        """Send `first`, then what was held back meanwhile, and go live."""
-        held, self.held = self.held or [], None
-        if not self.dropped and (first or held):
-            self.write_many([*first, *held])
-
-    def write(self, frame: Frame) -> None:
-        raise NotImplementedError
-
-    def write_many(self, frames: list[Frame]) -> None:
-        raise NotImplementedError
-
-    def ping(self) -> None:
-        """Keep an idle connection open through proxies (subclasses that need it)."""
-
-    def close(self, retry_ms: int) -> None:
-        """End the stream, asking the client to come back after `retry_ms` (on shutdown)."""
-
-    def fail(self) -> None:
-        """Writing to it raised: end the stream, so that its client reconnects."""
-        self.dropped = True
-        self.end("error")
-
-    def end(self, reason: str) -> None:
-        """Count the stream's end, once: the first reason given is the one that holds."""
-        if self.ended is None:
-            self.ended = reason
-            metrics.child(metrics.stream_disconnects, reason).inc()
 
 
 class QueueSubscriber(Subscriber):

@@ -23,7 +23,7 @@ from ticker.fanout import BLOCK_MS, Fanout, StartupError
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, desk, embed, feeds, live, ops, stream
+from ticker.routes import api, beacon, desk, embed, feeds, live, ops, stream
 from ticker.routes.common import Services
 from ticker.scheduler import Scheduler
 from ticker.store import NotReplicated, api_client, open_store, reader_client
@@ -82,6 +82,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *api.routes,
             *stream.routes,
+            *beacon.routes,
             *embed.routes,
             *live.routes,
             *feeds.routes,

@@ -198,6 +198,20 @@ class Settings:
         "for nobody); others get 403. Default: loopback and private ranges, where scrapers live.",
     )
 
+    # Lag reports: the widget's sampled publish → screen lags (ticker/routes/beacon.py).
+    lag_reports: bool = _setting(
+        True,
+        "TICKER_LAG_REPORTS",
+        "Take the widget's lag reports at POST /api/v1/beacon/lag (ticker_screen_lag_seconds); "
+        "false: 404, nothing recorded.",
+    )
+    lag_reports_per_minute: int = _setting(
+        60,
+        "TICKER_LAG_REPORTS_PER_MINUTE",
+        "Lag reports one client address (an IPv6 /64) may send each process per minute; "
+        "beyond, 429.",
+    )
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from the environment, then `overrides` (flags) that are not None."""
@@ -232,6 +246,8 @@ class Settings:
         if self.workers < 1:
             raise ConfigError("TICKER_WORKERS must be at least 1.")
         _validate_edge(self)
+        if self.lag_reports_per_minute < 1:
+            raise ConfigError("TICKER_LAG_REPORTS_PER_MINUTE must be at least 1.")
         if self.stream_send_buffer < 4096 or self.max_head_bytes < 1024 or self.max_streams < 1:
             raise ConfigError(
                 "TICKER_STREAM_SEND_BUFFER must be at least 4096, TICKER_MAX_HEAD_BYTES at least "

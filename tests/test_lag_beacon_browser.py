@@ -89,3 +89,41 @@ def test_the_widget_reports_each_item_it_shows(
         ctx.close()
     # Nothing more arrives later: each item was reported once.
     assert count(server) == before + 13
+
+
+@pytest.mark.parametrize(("draw", "reported"), [(0.0099, 4), (0.01, 0)])
+def test_one_item_in_a_hundred_is_measured(
+    browser: Browser,
+    host: HostSite,
+    server: TickerServer,
+    api: httpx.Client,
+    channel: str,
+    draw: float,
+    reported: int,
+) -> None:
+    """The documented 1%: an item is measured when the draw falls below 0.01. A last item
+    drawn at 0 marks the end: everything pending leaves in the one report sent as the page
+    goes, so when the marker has arrived, whatever else was measured has too."""
+    url = host.page(server.base, f'<breaking-ticker channel="{channel}"></breaking-ticker>')
+    ctx = browser.new_context(locale="ar-LB")
+    ctx.add_init_script(f"Math.random = () => {draw};")
+    try:
+        page = ctx.new_page()
+        page.goto(url)
+        page.wait_for_function(READY_JS, timeout=10_000)
+        before = count(server)
+
+        def publish(text: str) -> None:
+            item = api.post(f"/api/v1/channels/{channel}/items", json={"text": text})
+            assert item.status_code == 201, item.text
+            page.wait_for_function(HAS_JS, arg=item.json()["id"], timeout=10_000)
+
+        for i in range(4):
+            publish(f"خبر {i}")
+        page.evaluate("Math.random = () => 0")
+        publish("الخبر الأخير")
+        page.goto("about:blank")
+        wait_until(lambda: count(server) > before, timeout=15)
+        assert count(server) == before + reported + 1
+    finally:
+        ctx.close()

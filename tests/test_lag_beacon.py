@@ -5,6 +5,7 @@ limit per address, and the setting that turns the endpoint off."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -157,3 +158,18 @@ def test_limit_windows_and_addresses() -> None:
     assert client_key("::ffff:192.0.2.9") == "192.0.2.9"
     assert client_key("2001:db8:1:2::a") == "2001:db8:1:2::/64"
     assert client_key("unknown") == "unknown"
+
+
+def test_several_workers_sum_their_lags(redis_server: RedisServer, tmp_path: Path) -> None:
+    """With `--workers 2` the lags go through the multiprocess files: /metrics has each."""
+    server = TickerServer(redis_server.url, TICKER_WORKERS="2", TMPDIR=str(tmp_path)).start()
+    try:
+        for _ in range(8):  # a connection each, taken by whichever worker accepts it
+            r = httpx.post(server.base + URL, content=b"[200, 3000]", headers=TEXT)
+            assert r.status_code == 204, r.text
+        found = histogram(server.base)
+        assert found["_count"] == 16
+        assert found["_sum"] == pytest.approx(8 * 3.2)
+        assert found['_bucket{le="0.25"}'] == 8
+    finally:
+        server.stop()

@@ -770,7 +770,10 @@
   // of the new items a visible box shows, the time from the event's id (its publish time in
   // Redis) to the render that shows it. Sent 10 at a time, or when the page is hidden (the
   // reader leaves or switches tabs): a JSON list of numbers as text/plain (no preflight),
-  // nothing else. lag-reports="off" on the element turns them off.
+  // nothing else. lag-reports="off" on the element turns them off. sendBeacon outlives the
+  // page; it cannot leave out cookies the browser holds for the ticker's origin (the server
+  // reads none there), but fetch with keepalive and credentials: 'omit' does not fit the
+  // script's 8 KB budget. The tests fix Math.random to choose what is sampled.
   const flush = (feed) => {
     if (feed.lags?.length) navigator.sendBeacon(`${feed.server}/api/v1/beacon/lag`, `[${feed.lags}]`);
     feed.lags = [];

@@ -164,7 +164,7 @@ def test_check_monitoring_script() -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 13 rules found" in result.stdout
+    assert "SUCCESS: 14 rules found" in result.stdout
     assert "all monitoring files are valid" in result.stdout
 
 

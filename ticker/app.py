@@ -26,7 +26,7 @@ from ticker.heartbeat import Heartbeat
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
 from ticker.problems import Problem, redis_unavailable
-from ticker.routes import api, desk, embed, feeds, live, ops, status, stream
+from ticker.routes import api, beacon, desk, embed, feeds, live, ops, status, stream
 from ticker.scheduler import Scheduler
 from ticker.services import lifespan_state
 from ticker.store import NotReplicated, api_client, open_store, reader_client
@@ -96,6 +96,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             *api.routes,
             *stream.routes,
+            *beacon.routes,
             *embed.routes,
             *live.routes,
             *feeds.routes,

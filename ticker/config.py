@@ -212,6 +212,19 @@ class Settings:
         "How often each process writes its heartbeat and delivery counts to Redis; a process "
         "silent for three intervals leaves the status view.",
     )
+    # Lag reports: the widget's sampled publish → screen lags (ticker/routes/beacon.py).
+    lag_reports: bool = _setting(
+        True,
+        "TICKER_LAG_REPORTS",
+        "Take the widget's lag reports at POST /api/v1/beacon/lag (ticker_screen_lag_seconds); "
+        "false: 404, nothing recorded.",
+    )
+    lag_reports_per_minute: int = _setting(
+        60,
+        "TICKER_LAG_REPORTS_PER_MINUTE",
+        "Lag reports one client address (an IPv6 /64) may send each process per minute; "
+        "beyond, 429.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -251,6 +264,8 @@ class Settings:
         if not self.newsroom_name.strip():
             raise ConfigError("TICKER_NEWSROOM_NAME must not be blank: feeds name it as author.")
         _validate_edge(self)
+        if self.lag_reports_per_minute < 1:
+            raise ConfigError("TICKER_LAG_REPORTS_PER_MINUTE must be at least 1.")
         if self.stream_send_buffer < 4096 or self.max_head_bytes < 1024 or self.max_streams < 1:
             raise ConfigError(
                 "TICKER_STREAM_SEND_BUFFER must be at least 4096, TICKER_MAX_HEAD_BYTES at least "

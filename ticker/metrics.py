@@ -85,6 +85,17 @@ http_duration = Histogram(
     "Time to answer HTTP requests (streams: time to the response head).",
     ["route"],
 )
+# Publish → screen lag as the widget reports it (ticker/routes/beacon.py): a 1% sample.
+screen_lag = Histogram(
+    "ticker_screen_lag_seconds",
+    "From an event's creation in Redis to a reader's screen, as sampled widgets report it.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+)
+lag_reports = Counter(
+    "ticker_lag_reports_total",
+    "Lag reports received from widgets, by result (accepted, invalid, limited).",
+    ["result"],
+)
 # The usual *_build_info gauge (always 1): dashboards and alerts join on its version label.
 build_info = Gauge(
     "ticker_build_info", "The running ticker's version.", ["version"], multiprocess_mode="livemax"

@@ -141,6 +141,13 @@ SCHEMAS: dict[str, Any] = {
             "items": {"type": "array", "items": _ref("Item"), "maxItems": 100},
         },
     },
+    "LagReport": {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 20,
+        "items": {"type": "integer", "minimum": 0, "maximum": 60000},
+        "example": [120, 95],
+    },
     "Problem": {
         "type": "object",
         "required": ["type", "title", "status", "detail"],
@@ -413,6 +420,33 @@ PATHS: dict[str, Any] = {
         "options": {
             "summary": "CORS preflight",
             "responses": {"204": {"description": "Any origin may read the stream."}},
+        },
+    },
+    "/api/v1/beacon/lag": {
+        "post": {
+            "summary": "Report publish → screen lags seen by a widget (docs/api.md, 'Lag reports')",
+            "description": "A JSON list of 1 to 20 whole milliseconds from 0 to 60000. "
+            "Sent as text/plain by the widget (no preflight); application/json too.",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "text/plain": {"schema": {"type": "string", "example": "[120, 95]"}},
+                    "application/json": {"schema": _ref("LagReport")},
+                },
+            },
+            "responses": {
+                "204": {"description": "Observed into ticker_screen_lag_seconds."},
+                "400": _problem("Empty, not UTF-8 or not JSON."),
+                "404": _problem("Lag reports are turned off (TICKER_LAG_REPORTS=false)."),
+                "413": _problem("Body over 1 KiB."),
+                "415": _problem("Neither text/plain nor application/json."),
+                "422": _problem("Not a list of 1 to 20 lags from 0 to 60000 ms; `errors`."),
+                "429": _problem("Over TICKER_LAG_REPORTS_PER_MINUTE from this address."),
+            },
+        },
+        "options": {
+            "summary": "CORS preflight",
+            "responses": {"204": {"description": "Any origin may post application/json."}},
         },
     },
     "/feeds/{name}": {

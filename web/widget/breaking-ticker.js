@@ -425,6 +425,7 @@
           this.render();
         });
       }
+      if (change.type === 'publish') report(this, change.item); // after the render is due
     }
 
     paused() {
@@ -762,6 +763,35 @@
       }
     }
   }
+
+  /* ----------------------------------------------------------- lag reports -- */
+
+  // Publish → screen lag, as readers see it (docs/widget.md, "Lag reports"): for a random 1%
+  // of the new items a visible box shows, the time from the event's id (its publish time in
+  // Redis) to the render that shows it. Sent 10 at a time, or when the page is hidden (the
+  // reader leaves or switches tabs): a JSON list of numbers as text/plain (no preflight),
+  // nothing else. lag-reports="off" on the element turns them off. sendBeacon outlives the
+  // page; it cannot leave out cookies the browser holds for the ticker's origin (the server
+  // reads none there), but fetch with keepalive and credentials: 'omit' does not fit the
+  // script's 8 KB budget. The tests fix Math.random to choose what is sampled.
+  const flush = (feed) => {
+    if (feed.lags?.length) navigator.sendBeacon(`${feed.server}/api/v1/beacon/lag`, `[${feed.lags}]`);
+    feed.lags = [];
+  };
+  document.addEventListener('visibilitychange', () => feeds.forEach(flush));
+
+  const report = (view, item) => {
+    if (document.hidden || Math.random() >= 0.01 || view.getAttribute('lag-reports') === 'off') return;
+    // After the render (already due). An item held by a pause, or past the box's limit, is
+    // not on screen. The reader's clock may be wrong: a lag below zero, or past a minute, is
+    // a wrong clock (or a reader who was away), not a delivery, and is dropped.
+    setTimeout(() => {
+      const lag = Date.now() - parseInt(item.id);
+      if (view.rows.has(item.id) && lag >= 0 && lag < 6e4 && (view.feed.lags ||= []).push(lag) > 9) {
+        flush(view.feed);
+      }
+    });
+  };
 
   // For pages built around the widget (/live) and for tests: the same rule and nodes.
   BreakingTicker.split = split;

@@ -1,4 +1,4 @@
-"""Stalled readers: what they cost the readers that keep up (issue 11, finding 4).
+"""Stalled readers: what they cost the readers that keep up.
 
 Starts a redis-server and `ticker serve` (default settings unless overridden in the
 environment), connects `--readers` healthy subscribers and, per scenario, 0, 1 and 100

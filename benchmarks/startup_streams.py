@@ -1,5 +1,5 @@
 """`ticker serve --workers 2`, started again and again, with streams opened the moment
-`/healthz` answers: how many are refused (issue 11, finding 3; the suite runs fewer).
+`/healthz` answers: how many are refused (the suite runs fewer).
 
     python benchmarks/startup_streams.py [STARTS]   # 40 by default, ~2 minutes
 """

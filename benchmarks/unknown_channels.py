@@ -1,4 +1,4 @@
-"""The server CPU of one stream request naming many unknown channels (issue 12, finding 1).
+"""The server CPU of one stream request naming many unknown channels.
 
 Starts a redis-server and `ticker serve`, sends `--requests` times
 `GET /api/v1/stream?channels=<--names unknown names>` and prints the answer and the

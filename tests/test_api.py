@@ -1,4 +1,4 @@
-"""The HTTP API, rule by rule (API.md), against a real server and a real Redis."""
+"""The HTTP API, rule by rule (docs/api.md), against a real server and a real Redis."""
 
 from __future__ import annotations
 

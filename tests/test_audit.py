@@ -1,5 +1,5 @@
 """.ci/audit: the dependency audit fails on known vulnerabilities, passes only after a
-real audit, and says plainly when it could not run (issue 12, dependency audit).
+real audit, and says plainly when it could not run.
 
 The real pip-audit runs against `FakePyPI` (tests/audit_support.py), a local stand-in
 for PyPI's vulnerability data, so that each outcome is reproduced on purpose.

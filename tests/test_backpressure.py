@@ -1,6 +1,6 @@
 """A subscriber that stops reading never delays the others and costs a bounded amount:
 its buffers fill, it is dropped and reset, and it resumes with its last id losing
-nothing (DESIGN.md, invariant 4; issue 11, finding 4).
+nothing (docs/design.md, invariant 4).
 
 Both paths are tested: HTTP/1.1 streams take the fast path (ticker/stream/fastpath.py),
 HTTP/1.0 ones go through the app. "Written to it" is measured as what a healthy
@@ -27,7 +27,7 @@ SUBSCRIBER_BUFFER = 64 * 1024
 SEND_BUFFER = 16 * 1024
 SEND_TIMEOUT = 3.0
 PING_SECONDS = 2.0
-ALLOWANCE = 128 * 1024  # issue 11: dropped before buffer + 128 KiB was written to it
+ALLOWANCE = 128 * 1024  # dropped before buffer + 128 KiB was written to it
 LONG_URL = "https://news.example/" + "a" * 2000  # big frames fill socket buffers sooner
 TEXT = "خبر طويل " * 30
 PATHS = pytest.mark.parametrize("version", ["1.1", "1.0"], ids=["fast-path", "asgi"])

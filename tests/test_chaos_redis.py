@@ -1,5 +1,5 @@
 """Chaos: Redis killed, crashed, or restarted empty under a running `ticker serve`, with
-readers connected, a reader offline, and a publisher all along (issue 11).
+readers connected, a reader offline, and a publisher all along.
 
 Where Redis kept its data, every acknowledged item reaches every reader and nothing is
 reset. Where it lost data, every reader (connected or returning) gets a `reset` within

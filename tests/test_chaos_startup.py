@@ -1,5 +1,5 @@
 """Chaos: `ticker serve --workers 2` with streams opened the moment `/healthz` answers
-(issue 11, finding 3). Before, a worker answered before its fan-out had loaded, and 6 of
+Before, a worker answered before its fan-out had loaded, and 6 of
 40 starts had a stream refused with `503 The stream is starting`: a plain EventSource
 does not come back after that. Now a worker accepts nothing before it has loaded.
 

@@ -1,4 +1,4 @@
-"""/demo, /embed and the widget in Chromium (issue 15, items 2, 4 and 6): keyboard order and
+"""/demo, /embed and the widget in Chromium (4 and 6): keyboard order and
 focus, the favicon and a clean console, the hint box, punctuation in mixed-direction
 sentences, the phone layout, focusable scroll regions, and axe-core on every page."""
 

@@ -1,5 +1,5 @@
 """The security review's attacks on the desk, as a table, against a real server and
-Redis (issue 12): those it found harmless stay harmless, and finding 9 (a cross-site
+Redis: those it found harmless stay harmless, and finding 9 (a cross-site
 logout, a planted draft) is closed.
 
 Browsers' `Sec-Fetch-Site` and `Origin` headers are sent by hand here, as Chromium

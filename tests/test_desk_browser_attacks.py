@@ -1,4 +1,4 @@
-"""Finding 9 in Chromium itself (issue 12): another site's page cannot log an editor
+"""Finding 9 in Chromium itself: another site's page cannot log an editor
 out nor plant a draft, while the desk's own forms keep working, including the text
 kept across a new login.
 

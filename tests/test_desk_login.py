@@ -1,4 +1,4 @@
-"""Login throttling against a real `ticker serve` (issue 12, finding 2): an attacker
+"""Login throttling against a real `ticker serve`: an attacker
 cannot keep `admin` out, and is itself refused.
 
 Client addresses come through `X-Forwarded-For`, which uvicorn trusts from

@@ -1,4 +1,4 @@
-"""The rule for new passwords (issue 12, finding 12): one rule, called by the desk's
+"""The rule for new passwords: one rule, called by the desk's
 forms and the CLI, with a message naming the part that was broken."""
 
 from __future__ import annotations

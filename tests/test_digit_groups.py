@@ -1,4 +1,4 @@
-"""Digit groups read left to right inside right-to-left text (issue 15, item 1): one rule
+"""Digit groups read left to right inside right-to-left text: one rule
 (ticker/bidi.py), the same in the widget, checked by where Chromium draws each glyph in the
 widget, the server-rendered /embed and the /live page."""
 

@@ -1,4 +1,4 @@
-"""Request heads are bounded on both paths (issue 12, findings 4 and 5), over raw sockets:
+"""Request heads are bounded on both paths, over raw sockets:
 the first request (read by the fast path) and later ones on a kept-alive connection
 (uvicorn's httptools protocol, extended in ticker/fastpath.py)."""
 

@@ -1,4 +1,4 @@
-"""Cheap refusals and bookkeeping at the stream's edge (issue 12, findings 1, 4 and 12):
+"""Cheap refusals and bookkeeping at the stream's edge (4 and 12):
 the channel cap, unknown names answered from memory, the per-process stream limit,
 `nosniff`, and fast-path streams in the access log. HTTP/1.1 streams take the fast
 path; HTTP/1.0 ones go through the app."""

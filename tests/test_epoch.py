@@ -1,5 +1,5 @@
-"""The stream epoch and bounded replays, against a real redis-server (issue 11, issue 12
-finding 11): each test has a key prefix of its own, and drives a Fanout directly."""
+"""The stream epoch and bounded replays, against a real redis-server: each test has a
+key prefix of its own, and drives a Fanout directly."""
 
 from __future__ import annotations
 

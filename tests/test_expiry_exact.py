@@ -1,4 +1,4 @@
-"""Exact expiry (issue 11, finding 5): an item never expires before `ttl` after it was
+"""Exact expiry: an item never expires before `ttl` after it was
 published, to the millisecond, and the expiry job removes it within one interval."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A few hundred subscribers on one process (the quick, in-suite version of the fan-out
 benchmark): every event reaches every subscriber once and in order, although the fan-out
-is served in slices with other work in between (issue 6). The stalled reader among many
+is served in slices with other work in between. The stalled reader among many
 is tests/test_backpressure.py."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Atom, RSS 2.0 and JSON Feed per channel, parsed with feedparser (issue 5)."""
+"""Atom, RSS 2.0 and JSON Feed per channel, parsed with feedparser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feeds that validate and validators that tell the truth (issue 14, item 3).
+"""Feeds that validate and validators that tell the truth.
 
 A server of this module's own (its own Redis, so that forcing an expiry touches no other
 test's items), with a newsroom name set: Atom checked against RFC 4287's schema, RSS

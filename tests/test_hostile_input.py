@@ -1,4 +1,4 @@
-"""Hostile input against a real server (issue 12, findings 6 and 7).
+"""Hostile input against a real server.
 
 Finding 6: text with code points that XML cannot carry (U+FFFE, U+FFFF, …) was stored,
 and the channel's Atom and RSS feeds answered 500 until it expired. Finding 7: some

@@ -1,4 +1,4 @@
-"""POST /api/v1/beacon/lag against a real `ticker serve` (issue 14, publish → screen lag):
+"""POST /api/v1/beacon/lag against a real `ticker serve` (publish → screen lag):
 a problem+json 4xx for every bad report, 204 and the histogram for a good one, the rate
 limit per address, and the setting that turns the endpoint off."""
 

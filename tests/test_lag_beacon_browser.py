@@ -1,4 +1,4 @@
-"""Lag reports from <breaking-ticker> in Debian's Chromium (issue 14, publish → screen lag):
+"""Lag reports from <breaking-ticker> in Debian's Chromium (publish → screen lag):
 the widget on a page of another origin under a strict CSP reports one lag per item it
 shows, ten at a time and the rest when the page goes away, as a text/plain list of
 numbers with nothing else; a box with lag-reports="off" reports nothing.

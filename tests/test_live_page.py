@@ -1,4 +1,4 @@
-"""/live/{channel} (issue 15, item 3): the live items in the HTML itself, newest first, with
+"""/live/{channel}: the live items in the HTML itself, newest first, with
 LiveBlogPosting structured data (extracted with extruct, as a crawler would), a canonical
 link, conditional GETs, a strict CSP, a 404 page; live in Chromium through the widget."""
 

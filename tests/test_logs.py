@@ -50,7 +50,7 @@ def test_json_lines(redis_server: RedisServer, json_logging: TickerServer) -> No
     assert token not in json_logging.output()
 
 
-# Finding 8 of issue 12: the access log wrote the percent-decoded path, so `%0A` forged
+# the access log wrote the percent-decoded path, so `%0A` forged
 # whole log lines and `%1B` wrote raw ESC to an operator's terminal.
 FORGED_PATH = "/nothing%0AINFO%20ticker.access:%20POST%20/forged%20201%1B[2J%E2%80%AE%C2%85"
 DECODED_PATH = "/nothing\nINFO ticker.access: POST /forged 201\x1b[2J\u202e\x85"

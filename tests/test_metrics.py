@@ -1,4 +1,4 @@
-"""/metrics in Prometheus text format, summed over worker processes (issue 5)."""
+"""/metrics in Prometheus text format, summed over worker processes."""
 
 from __future__ import annotations
 

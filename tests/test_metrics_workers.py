@@ -1,4 +1,4 @@
-"""True metrics with several workers (issue 14, finding 2): `ticker serve --workers 2`,
+"""True metrics with several workers: `ticker serve --workers 2`,
 one worker SIGKILLed and restarted by uvicorn; `ticker_subscribers` must then equal the
 streams still open, every live worker must have its `process_*` metrics (labelled by
 pid), and the metrics folder must be gone once the service has stopped."""

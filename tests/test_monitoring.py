@@ -1,4 +1,4 @@
-"""The operator files of deploy/monitoring/ (issue 14): the Grafana dashboard and the
+"""The operator files of deploy/monitoring/: the Grafana dashboard and the
 Prometheus alert rules load in their tools and read only metrics the app exports, with
 labels those metrics have."""
 

@@ -1,4 +1,4 @@
-"""The OpenAPI description: complete, and true to the server (issue 5)."""
+"""The OpenAPI description: complete, and true to the server."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The wheel carries everything, the sdist rebuilds the same wheel, and the installed
-package serves from its own files, with no source tree in sight (issue 10).
+package serves from its own files, with no source tree in sight.
 
 The whole path in a fresh virtualenv with every dependency downloaded is .ci/wheel-check;
 here the wheel is unpacked into a folder of its own and run with this venv's dependencies.

@@ -1,4 +1,4 @@
-"""Proxies trusted by configuration, not by default (issue 12, finding 3).
+"""Proxies trusted by configuration, not by default.
 
 The shipped compose and Kubernetes files set `FORWARDED_ALLOW_IPS="*"` while nginx
 appended to the client's `X-Forwarded-For`: uvicorn then took the leftmost entry, which

@@ -1,4 +1,4 @@
-"""The public edge of the app against real servers (issue 12, findings 10 and 12).
+"""The public edge of the app against real servers.
 
 Finding 10: the Host header was reflected into feed links (cacheable for 30 s) and into
 the /demo snippets. Finding 12 (the app's part): no `X-Content-Type-Options: nosniff` on

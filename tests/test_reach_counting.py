@@ -1,4 +1,4 @@
-"""The fan-out counts the streams each item went out to exactly (issue 15 item 4): live,
+"""The fan-out counts the streams each item went out to exactly: live,
 in the resets that start streams, and in replays, across passes that yield and take in
 events read meanwhile, whichever channel filters the subscribers have.
 

@@ -1,6 +1,6 @@
 """Redis killed (SIGKILL) and restarted from its append-only file while subscribers are
 connected and a publisher retries: 503 while it is down, and afterwards every
-acknowledged item reaches every subscriber exactly once (issue 2)."""
+acknowledged item reaches every subscriber exactly once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 12, finding 11: a resume from an id older than the ring read the whole rest of
+"""A resume from an id older than the ring read the whole rest of
 the log with one XRANGE (1.65 MB for a 3,000-entry log, per connection). Now one
 resume reads at most TICKER_REPLAY_MAX entries, and a channel that would need more
 gets a `reset`. Against a real `ticker serve` and its own redis-server."""

@@ -1,5 +1,5 @@
 """Two app processes on one Redis: a post on one reaches the other's subscribers, and
-each expiry happens once although both run the expiry job (issue 2)."""
+each expiry happens once although both run the expiry job."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Resume exactness as a property: whatever the publishes, corrections, retractions,
 disconnects and resumes, the client's rebuilt list equals the server's, and no event
-is seen twice or missed (issue 2)."""
+is seen twice or missed."""
 
 from __future__ import annotations
 

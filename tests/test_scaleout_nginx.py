@@ -1,4 +1,4 @@
-"""Scale-out, proven (issue 5, part 5): Debian's nginx, configured from deploy/nginx/, in
+"""Scale-out, proven: Debian's nginx, configured from deploy/nginx/, in
 front of three `ticker serve` processes on one Redis.
 
 Subscribers connect through nginx (TLS; least_conn spreads them over the processes),
@@ -388,7 +388,7 @@ async def test_subscribers_through_nginx_survive_losing_processes(cluster: Clust
     assert not re.search(r"\[(emerg|alert|crit)\]", errors), errors
 
 
-# A restarted process must fill up again (issue 14, finding 1). With failure marks on the
+# A restarted process must fill up again. With failure marks on the
 # stream upstream (`max_fails=1 fail_timeout=5s`, the config before), nginx marks the killed
 # process failed when a reconnect is refused, and clears the mark only when a request to
 # it completes: a stream never does, so the restarted process got one stream per 5 s.

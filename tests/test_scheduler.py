@@ -1,5 +1,5 @@
 """The scheduler's jobs on a real server: the log is trimmed to its retention, exactly,
-and a resume from before the trim gets a fresh snapshot (issue 2)."""
+and a resume from before the trim gets a fresh snapshot."""
 
 from __future__ import annotations
 

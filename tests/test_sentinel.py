@@ -1,6 +1,6 @@
 """Redis failover under Sentinel with WAIT on: while publishing and streaming, the master
 is killed and a replica promoted; no acknowledged item is lost, and subscribers resume
-(issue 5)."""
+."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Graceful shutdown (issue 5, part 4): on SIGTERM `ticker serve` stops accepting, sends
+"""Graceful shutdown: on SIGTERM `ticker serve` stops accepting, sends
 every open stream a final `retry:` with a randomised delay (so that a deploy does not
 cause a reconnect storm), ends each chunked response properly and exits within a bound.
 A client that then resumes on another process with its Last-Event-ID misses nothing.

@@ -1,4 +1,4 @@
-"""Ready before serving (issue 11, finding 3): a process answers nothing before its
+"""Ready before serving: a process answers nothing before its
 stream state is loaded, and gives up with a clear error when Redis never answers."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The fleet's status and a channel's reach (issue 14 item 4, issue 15 item 4's API).
+"""The fleet's status and a channel's reach.
 
 Two real `ticker serve` processes on one Redis of this module's own, beating every
 0.5 s (so a silent one is gone after 1.5 s): both listed with the right totals, one

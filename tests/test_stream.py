@@ -1,4 +1,4 @@
-"""The event stream (API.md): reset, live events, resume, filters, headers, pings."""
+"""The event stream (docs/api.md): reset, live events, resume, filters, headers, pings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Streams opened and ended, counted by path and by reason (issue 14, finding 2):
+"""Streams opened and ended, counted by path and by reason:
 `ticker_stream_connects_total{path}` and `ticker_stream_disconnects_total{reason}`, read
 from a real `ticker serve`'s /metrics, on both paths: HTTP/1.1 streams take the fast path,
 HTTP/1.0 ones go through the app."""

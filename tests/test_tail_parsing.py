@@ -500,7 +500,7 @@ def test_run_tail_rejects_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
     assert "bad server URL" in capsys.readouterr().err
 
 
-# --- what the tail says about its connection (issue 14, finding 5) ------------------------
+# --- what the tail says about its connection ------------------------
 
 
 def test_reasons_are_one_phrase() -> None:

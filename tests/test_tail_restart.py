@@ -1,4 +1,4 @@
-"""`ticker tail` explains itself (issue 14, finding 5), against a real server that is
+"""`ticker tail` explains itself, against a real server that is
 stopped and restarted: when and why the connection was lost, when it retries, and whether
 the resume replayed everything ("nothing missed") or the server had to reset.
 """

@@ -1,4 +1,4 @@
-"""<breaking-ticker> in Debian's Chromium (issue 4): the widget on a page of another origin,
+"""<breaking-ticker> in Debian's Chromium: the widget on a page of another origin,
 under a strict CSP, against a real `ticker serve`. Live publish, correction, retraction and
 expiry; right to left; text is never markup; a server restart; motion and its controls;
 tabs sharing one stream; hidden pages; polling; /embed; contrast; screenshots."""
@@ -121,7 +121,7 @@ def settled_subscribers(server: TickerServer) -> int:
 
 
 def bare(text: str) -> str:
-    """Intl output without its bidi marks: compare text, not bytes (TRAPS.md)."""
+    """Intl output without its bidi marks: compare text, not bytes (docs/design.md, "Traps")."""
     return text.replace("\u200f", "").replace("\u200e", "").replace("\u061c", "")
 
 

@@ -1,4 +1,4 @@
-"""Serving the widget (issue 4) over HTTP: /widget.js compressed within its budget, cached
+"""Serving the widget over HTTP: /widget.js compressed within its budget, cached
 and versioned; /embed/{channel} rendered on the server, escaped, under a strict CSP that any
 site may frame; its options validated; /demo."""
 

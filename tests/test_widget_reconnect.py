@@ -1,5 +1,5 @@
 """After a deploy the widget's readers come back spread over the server's `retry:` window,
-not all within a second (issue 11, finding 6): real Chromium, several browser contexts
+not all within a second: real Chromium, several browser contexts
 (each its own tab group, so each holds its own stream), a real `ticker serve` stopped
 with SIGTERM and started again on the same port."""
 

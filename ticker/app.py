@@ -61,7 +61,7 @@ def create_app(settings: Settings) -> Starlette:
             sessions=Sessions(store, settings),
         )
         fanout.start()
-        # Serve nothing before the stream has loaded (issue 11): uvicorn accepts no
+        # Serve nothing before the stream has loaded: uvicorn accepts no
         # connection until the lifespan has started, so neither the fast path nor the
         # app can answer a stream with "starting". Past the limit, exit with why.
         try:
@@ -73,7 +73,7 @@ def create_app(settings: Settings) -> Starlette:
             await redis.aclose()
             raise
         scheduler.start()
-        # This process in the fleet's status view, and its reach counts (issues 14, 15).
+        # This process in the fleet's status view, and its reach counts.
         heartbeat = Heartbeat(store, fanout, settings.heartbeat_seconds)
         heartbeat.start()
         # What exists now lives as long as the process: take it out of the cyclic

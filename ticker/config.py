@@ -83,7 +83,7 @@ class Settings:
     ring_size: int = _setting(
         10_000, "TICKER_RING_SIZE", "Recent events kept in memory to serve resumes without Redis."
     )
-    # The stream's life cycle: startup, and resumes older than the ring (issues 11, 12).
+    # The stream's life cycle: startup, and resumes older than the ring.
     startup_timeout_seconds: float = _setting(
         60.0,
         "TICKER_STARTUP_TIMEOUT",
@@ -176,7 +176,7 @@ class Settings:
     log_format: str = _setting(
         "text", "TICKER_LOG_FORMAT", "`text` for people, `json` for one JSON object per line."
     )
-    # The public edge (issue 12): which names the service answers to, the base of its
+    # The public edge: which names the service answers to, the base of its
     # absolute links, and who may read /metrics. Checked in `_validate_edge`.
     public_url: str | None = _setting(
         None,
@@ -199,7 +199,7 @@ class Settings:
         "for nobody); others get 403. Default: loopback and private ranges, where scrapers live.",
     )
 
-    # Feeds and the fleet view (issues 14 and 15): who signs the feeds, and how often each
+    # Feeds and the fleet view: who signs the feeds, and how often each
     # process reports itself (heartbeat, readers, deliveries) to Redis for /api/v1/status.
     newsroom_name: str = _setting(
         "Newsroom",

@@ -1,10 +1,10 @@
 """The one stream reader per process, the ring of recent events, and every subscriber.
 
 One task reads the Redis log with `XREAD BLOCK` from an explicit last id (never
-`$`, TRAPS.md), applies each event to an in-memory copy of the live state,
+`$`, docs/design.md, "Traps"), applies each event to an in-memory copy of the live state,
 encodes its frame once, appends it to a ring and pushes the same bytes into the
 bounded buffer of every matching subscriber. Connects and resumes are served
-from that memory (DESIGN.md, invariant 3); only a resume older than the ring
+from that memory (docs/design.md, invariant 3); only a resume older than the ring
 reads Redis. A subscriber whose buffer fills is dropped: it comes back with its
 Last-Event-ID and loses nothing (invariant 4).
 
@@ -168,7 +168,7 @@ class Fanout:
         # Events applied to the state that some subscriber may still need (oldest first).
         self._undelivered: list[Event] = []
         self._reading: asyncio.Future[Any] | None = None  # the next XREAD, once issued
-        # Reach (issue 15): streams each item went out to since the heartbeat last took
+        # Reach: streams each item went out to since the heartbeat last took
         # the counts, and resets sent per channel since its items last changed (folded
         # into per-item counts then, so a connect costs one addition per channel).
         self._reach: dict[tuple[str, str], int] = {}
@@ -181,7 +181,7 @@ class Fanout:
         self._pinger = asyncio.create_task(self._ping_forever(), name="ticker-ping")
 
     async def wait_ready(self, seconds: float) -> None:
-        """Until the first state is loaded; StartupError after `seconds` (issue 11: a
+        """Until the first state is loaded; StartupError after `seconds` (a
         stream answered before that got a 503, and EventSource gives up on a 503)."""
         try:
             async with asyncio.timeout(seconds):
@@ -348,7 +348,7 @@ class Fanout:
 
     async def _check_epoch(self) -> None:
         """Is the log still the one we read, in our epoch? If not, reload and reset
-        everyone (issue 11)."""
+        everyone."""
         check = await self.store.check_epoch(self.epoch, self.head_id)
         if check.changed:
             log.warning(
@@ -438,7 +438,7 @@ class Fanout:
             recent = recent[1:]
         else:
             self.floor = parse_event_id(state.trimmed)
-        # Nothing before the epoch can be resumed from (issue 11: after a reload from a
+        # Nothing before the epoch can be resumed from (after a reload from a
         # Redis that came back empty, the floor was 0-0 and every old id looked covered).
         self.floor = max(self.floor, self.since)
         self._ring_ids, self._ring, self._ring_start = [], [], 0

@@ -1,6 +1,6 @@
 """Server-sent-event frames (WHATWG HTML, "Server-sent events"), encoded once per event.
 
-Every subscriber of a process shares the bytes made here (DESIGN.md, invariant 3):
+Every subscriber of a process shares the bytes made here (docs/design.md, invariant 3):
 the raw frame for the ASGI path, and the same frame already wrapped as one HTTP/1.1
 chunk for connections the fast path writes to directly. Event data is compact JSON
 on one line: JSON escapes CR and LF inside strings, so an item's text can never

@@ -1,4 +1,4 @@
-"""Which names the service answers to, and the base of its absolute links (issue 12, finding 10).
+"""Which names the service answers to, and the base of its absolute links.
 
 A request's Host header is the client's to write. Repeated into a feed's links (which
 caches keep for 30 s) or into the /demo page's snippets, a forged one would hand other

@@ -8,7 +8,7 @@ passwords never reach a log call, and Authorization headers are not logged.
 Log lines cannot be forged: a request path is percent-decoded, so `%0A` would start a
 new line and `%1B` write a raw escape to an operator's terminal. Both formatters escape
 every control character (C0, DEL, C1), the line and paragraph separators and the bidi
-controls, whatever field they arrive in (issue 12, finding 8). In text lines they
+controls, whatever field they arrive in. In text lines they
 become `\\n`, `\\x1b`, `\\u202e` (and a backslash becomes `\\\\`, so the escaping is
 unambiguous); in JSON lines they are JSON escapes, so the decoded value is exact.
 """

@@ -47,7 +47,7 @@ delivery_lag = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 dropped = Counter("ticker_subscribers_dropped_total", "Subscribers dropped as too slow.")
-# Counted when a stream opens and when it ends, never per delivery (issue 14).
+# Counted when a stream opens and when it ends, never per delivery.
 stream_connects = Counter(
     "ticker_stream_connects_total",
     "Streams opened, by path: `fast` (written to directly) or `asgi` (through the app).",

@@ -1,4 +1,4 @@
-"""Items, channels and events: normalisation and validation (API.md, "Items").
+"""Items, channels and events: normalisation and validation (docs/api.md, "Items").
 
 Everything a user can send is checked here, once, for the API, the CLI and the
 desk alike. Each problem is reported as a :class:`FieldError` naming the field,
@@ -32,11 +32,11 @@ LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
 
-# Bidi override, embedding and isolate controls (API.md): U+202A–U+202E, U+2066–U+2069.
+# Bidi override, embedding and isolate controls (docs/api.md): U+202A–U+202E, U+2066–U+2069.
 _BIDI_CONTROLS = {cp for cp in range(0x202A, 0x202F)} | {cp for cp in range(0x2066, 0x206A)}
 # Unicode's 66 noncharacters: U+FDD0–U+FDEF and the last two code points of every plane
 # (U+FFFE, U+FFFF, U+1FFFE, …, U+10FFFF). XML 1.0 forbids U+FFFE and U+FFFF, so lxml
-# refuses them and a feed carrying one could not be written (issue 12, finding 6).
+# refuses them and a feed carrying one could not be written.
 NONCHARACTERS = frozenset(range(0xFDD0, 0xFDF0)) | frozenset(
     plane + end for plane in range(0, 0x110000, 0x10000) for end in (0xFFFE, 0xFFFF)
 )
@@ -384,7 +384,7 @@ def utc_now() -> datetime:
 
 
 def rfc3339(moment: datetime) -> str:
-    """`2026-11-29T21:31:00Z`: RFC 3339 in UTC, whole seconds (API.md)."""
+    """`2026-11-29T21:31:00Z`: RFC 3339 in UTC, whole seconds (docs/api.md)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

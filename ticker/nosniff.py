@@ -1,4 +1,4 @@
-"""`X-Content-Type-Options: nosniff` on every response of the app (issue 12, finding 12).
+"""`X-Content-Type-Options: nosniff` on every response of the app.
 
 Without it a browser may sniff a JSON, problem+json or feed response whose text looks
 like HTML or script and run it as such; with it, every response is only what its

@@ -126,8 +126,8 @@ async def correct(
 def _expiry_ms(now: datetime, ttl_seconds: int) -> int:
     """When the expiry job may remove an item: `ttl_seconds` after `now`, to the
     millisecond, rounded up. `expires_at` shows that time to the second, rounded down
-    like `created_at`, so the item never goes before `created_at + ttl` (issue 11:
-    basing this on the truncated `now` expired items up to a second early)."""
+    like `created_at`, so the item never goes before `created_at + ttl` (basing this on
+    the truncated `now` expired items up to a second early)."""
     return math.ceil(now.timestamp() * 1000) + ttl_seconds * 1000
 
 

@@ -2,7 +2,7 @@
 
 Both jobs are single Lua scripts, so they are idempotent across replicas: every
 replica may run them, and a second run finds nothing left to do. That is why
-there is no lock (TRAPS.md: APScheduler's job stores do not stop replicas from
+there is no lock (docs/design.md, "Traps": APScheduler's job stores do not stop replicas from
 running the same job; an idempotent job does).
 """
 

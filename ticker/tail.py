@@ -1,4 +1,4 @@
-"""`ticker tail`: follow a ticker server's event stream over HTTP (API.md, "The event stream").
+"""`ticker tail`: follow a ticker server's event stream over HTTP (docs/api.md, "The event stream").
 
 The parser follows the WHATWG HTML "Server-sent events" section to the letter, so that the
 CLI behaves like a browser's EventSource: same line ends, same id and retry rules, same
@@ -154,7 +154,7 @@ def _item_time(data: dict[str, Any], tz: tzinfo | None) -> datetime:
             except ValueError:
                 continue
             if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)  # API.md: times are UTC
+                when = when.replace(tzinfo=UTC)  # docs/api.md: times are UTC
             return when.astimezone(tz)
     return datetime.now(UTC).astimezone(tz)
 

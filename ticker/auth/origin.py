@@ -1,4 +1,4 @@
-"""The second CSRF layer: where a state-changing request says it comes from (issue 12).
+"""The second CSRF layer: where a state-changing request says it comes from.
 
 Browsers tell a server who made a request: `Sec-Fetch-Site` (every current
 browser) and `Origin` (on every cross-origin POST for years). A request from

@@ -1,4 +1,4 @@
-"""Desk sessions and CSRF tokens (issue 3, item 1).
+"""Desk sessions and CSRF tokens.
 
 The cookie holds a random session id signed with itsdangerous (a key kept in
 Redis, shared by replicas); the session itself lives in Redis, so ending it

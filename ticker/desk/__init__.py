@@ -1,3 +1,3 @@
-"""The news desk (issue 3): the pages editors and admins use, their forms, login
+"""The news desk: the pages editors and admins use, their forms, login
 throttling, audit and languages. `ticker/routes/desk.py` mounts it at /desk; its
 sessions and CSRF tokens are ticker/auth/'s."""

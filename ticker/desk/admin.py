@@ -1,4 +1,4 @@
-"""Admin pages: channels, users and API tokens (issue 3, item 4).
+"""Admin pages: channels, users and API tokens.
 
 Every change is recorded in the audit stream with the admin's name: channel
 saves by their Lua script, user saves by theirs (which also ends a disabled

@@ -1,4 +1,4 @@
-"""The audit log page and its CSV export (issue 3, item 4).
+"""The audit log page and its CSV export.
 
 Records come from the `{p}audit` stream, newest first, filtered by channel,
 by who acted and by day. A day is a calendar day in the time zone of the

@@ -1,5 +1,5 @@
 """The compose page and its live list, and the plain-form paths to publish, correct and
-retract (issue 3, items 2 and 3).
+retract.
 
 With JavaScript the page calls the JSON API instead (web/desk/); these handlers
 are what works without it: POST, then a 303 redirect to a GET. Every failure
@@ -235,7 +235,7 @@ async def publish_form(request: Request) -> Response:
                 ),
                 draft=form,
             )
-        # Never echo a form that may be another site's: no text, no link (issue 12).
+        # Never echo a form that may be another site's: no text, no link.
         return await login_page(
             request, status=401, message=N_("Your session has ended. Please log in again.")
         )

@@ -1,4 +1,4 @@
-"""A compose form carried across a new login, and only the editor's own (issue 12).
+"""A compose form carried across a new login, and only the editor's own.
 
 When a form is posted after its session ended, the text is kept only if the post
 proves it came from the desk's own page in this browser: its CSRF token must be

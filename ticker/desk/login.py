@@ -178,7 +178,7 @@ async def logout(request: Request) -> Response:
     session = await registry.load(request)
     # Ending a session, or only clearing the cookie, needs proof that the desk's own
     # page asked: the session's token, or the browser saying it is the same origin.
-    # Without it, another site's page could log an editor out (issue 12).
+    # Without it, another site's page could log an editor out.
     has_token = session is not None and csrf_matches(session.csrf, form.get(CSRF_FIELD))
     if not has_token and request_source(request.headers) is not Source.SAME_ORIGIN:
         raise DeskError(

@@ -1,4 +1,4 @@
-"""The desk's own middleware: its security headers on every response (issue 3, item 6),
+"""The desk's own middleware: its security headers on every response,
 and the second CSRF layer before any of its handlers runs.
 
 The CSP allows scripts and styles from our own origin only: no inline script,

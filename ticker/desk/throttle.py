@@ -1,4 +1,4 @@
-"""Login throttling that cannot be turned against an account's owner (issue 12).
+"""Login throttling that cannot be turned against an account's owner.
 
 OWASP's "device cookie" scheme (see docs/desk.md, *Too many wrong passwords*):
 

@@ -1,4 +1,4 @@
-"""The JSON API: channels, the items snapshot, and publishing (API.md)."""
+"""The JSON API: channels, the items snapshot, and publishing (docs/api.md)."""
 
 from __future__ import annotations
 

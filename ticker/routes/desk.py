@@ -1,4 +1,4 @@
-"""The news desk (issue 3): one Mount under /desk with the desk's own middleware; the
+"""The news desk: one Mount under /desk with the desk's own middleware; the
 handlers live in ticker/desk/.
 
 Inside the Mount: the security headers on every answer, the desk's exception handlers

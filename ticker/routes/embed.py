@@ -42,7 +42,7 @@ ASSET_HEADERS = {
     "Cross-Origin-Resource-Policy": "cross-origin",  # host pages with COEP may load it too
     "Vary": "Accept-Encoding",
 }
-# Our pages load nothing but our own script, stylesheets and stream (DESIGN.md, invariant 6).
+# Our pages load nothing but our own script, stylesheets and stream (docs/design.md, invariant 6).
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
     "img-src 'self'; base-uri 'none'; form-action 'none'"

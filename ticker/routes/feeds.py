@@ -5,7 +5,7 @@ channel's live items, newest first, with ids that never change (a UUID derived
 from channel and item id), names the newsroom (TICKER_NEWSROOM_NAME) as author,
 and links to the channel's live page.
 
-Conditional GETs (issue 14): the validators come from the log position of the
+Conditional GETs: the validators come from the log position of the
 channel's last change (its `last` event: a publish, correction, retraction or
 expiry), never from the items' `updated_at` to the second, which missed a
 publish within the same second and a retraction of the newest item. The ETag

@@ -1,6 +1,6 @@
 """Health and readiness for load balancers and orchestrators (docs/api.md, "Operations").
 
-Three questions, three answers (issue 14, item 6): `/healthz` is the process alive,
+Three questions, three answers: `/healthz` is the process alive,
 `/readyz` can it serve streams, `/healthz/redis` can it reach Redis. Readiness does not
 depend on Redis: open streams go on from memory while Redis is away, so taking every
 process out of the balancer at the same time because Redis blinked would help no one.

@@ -20,14 +20,14 @@ from ticker.store.store import Store
 
 def api_client(settings: Settings, timeout: float | None = None) -> Redis:
     """For request handlers: short timeouts and no retries, so a dead Redis is a fast 503
-    rather than a hanging request (API.md)."""
+    rather than a hanging request (docs/api.md)."""
     timeout = settings.redis_timeout_seconds if timeout is None else timeout
     return _client(settings, socket_timeout=timeout, connect_timeout=timeout)
 
 
 def reader_client(settings: Settings, block_ms: int) -> Redis:
     """For the blocking stream reader: its socket timeout sits above the XREAD block time
-    (TRAPS.md: the default 5 s would cut blocked reads short)."""
+    (docs/design.md, "Traps": the default 5 s would cut blocked reads short)."""
     return _client(settings, socket_timeout=block_ms / 1000 + 5, connect_timeout=2)
 
 

@@ -1,5 +1,5 @@
 """What the news desk keeps in Redis beside the items: sessions, login throttles, the
-cookie-signing key, and the audit stream's reading side (issue 3).
+cookie-signing key, and the audit stream's reading side.
 
 The audit records themselves are appended by the Lua scripts (scripts.py), in the
 same atomic step as the change they describe; only administrative changes made

@@ -112,7 +112,7 @@ class Keys:
         digest = hashlib.sha256(f"{scope}\0{channel}\0{key}".encode()).hexdigest()
         return f"{self.prefix}idem:{digest}"
 
-    # The fleet view and reach (issues 14 and 15)
+    # The fleet view and reach
 
     @property
     def processes(self) -> str:

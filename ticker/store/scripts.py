@@ -1,12 +1,12 @@
 """The Lua scripts: each change to the live state and its event in the log, in one atomic step.
 
-Invariant 2 of DESIGN.md (snapshot and log agree) rests here: a script runs
+Invariant 2 of docs/design.md (snapshot and log agree) rests here: a script runs
 alone on the Redis server, so no reader ever sees an item without its event,
 or an event without its item. Expiry is one script too, which is what lets
 every replica run the expiry job without a lock: a second run finds nothing
 left to expire, so no item is expired twice and no expire event is duplicated.
 
-Each change is also appended to `{p}audit` in the same step (issue 3: who
+Each change is also appended to `{p}audit` in the same step (who
 changed what, kept far longer than the log). Writing it here rather than from
 Python means no change can reach readers without its audit record, whichever
 path (API, CLI, desk, expiry job) made it.
@@ -24,7 +24,7 @@ local function id_less(a, b)
 end
 """
 
-# Helpers of the stream epoch (issue 11, after Centrifugo's StreamPosition{Offset, Epoch}).
+# Helpers of the stream epoch (after Centrifugo's StreamPosition{Offset, Epoch}).
 # An epoch is a run of the log that no data loss has interrupted. `{p}log:epoch` holds
 # its random id and `since`, the id of the `epoch` entry that opened it in the log.
 # `since` is above every id any process could have sent before the loss (above the
@@ -192,8 +192,8 @@ return {head, channels, items, redis.call('HGETALL', KEYS[3]), recent, trimmed,
 # ARGV: the epoch id the process has, the last log id it read, a random token
 # -> {epoch id, epoch's first id, "same" | "changed" | "missing" | "behind"}
 # Run by the stream reader each time it reconnects, before it reads on from its id.
-# One script, so that no write can land between the look and the verdict (issue 11:
-# comparing the log's newest id with ours missed a loss as soon as anything was written
+# One script, so that no write can land between the look and the verdict (comparing
+# the log's newest id with ours missed a loss as soon as anything was written
 # after Redis came back). The log is behind us when the entry we read last is neither
 # in it nor trimmed away: then Redis lost data and a new epoch starts.
 CHECK_EPOCH = (

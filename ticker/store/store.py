@@ -333,8 +333,8 @@ class Store:
         )
 
     async def trim(self, min_ms: int) -> int:
-        """Remove log entries older than `min_ms`, exactly (TRAPS.md: not approximate),
-        and audit records past their own, much longer, retention."""
+        """Remove log entries older than `min_ms`, exactly (not approximately: see
+        docs/design.md, "Traps"), and audit records past their own, much longer, retention."""
         removed = int(
             await self._trim(keys=[self.keys.log, self.keys.trimmed], args=[f"{min_ms}-0"])
         )
@@ -389,7 +389,7 @@ class Store:
     async def read_range(self, after: str, upto: str, limit: int) -> LogRange:
         """At most `limit` entries in (after, upto], with the trim horizon read in the
         same MULTI. Bounded, so that one resume cannot make Redis (and us) copy the
-        whole log (issue 12, finding 11)."""
+        whole log."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.get(self.keys.trimmed)
             pipe.xrange(self.keys.log, f"({after}", upto, count=limit + 1)
@@ -478,7 +478,7 @@ class Store:
         True creates the first channel and admin, so there is one admin, printed once."""
         return bool(await self.redis.set(self.keys.bootstrap, holder, nx=True, ex=seconds))
 
-    # Feeds and the fleet view (issues 14 and 15)
+    # Feeds and the fleet view
 
     async def snapshot_at(self, channel: str, limit: int = 100) -> tuple[Snapshot, int]:
         """The snapshot and Redis's clock in ms, read in one MULTI: a feed's Last-Modified

@@ -135,7 +135,7 @@ async def _channels(request: Request, fanout: Fanout, store: Store) -> frozenset
 async def _catch_up(fanout: Fanout, store: Store) -> None:
     """Wait (briefly) until the fan-out has read the log as far as Redis has it: a channel
     made a moment ago may not have reached this process's reader yet. One Redis call per
-    request, whatever the number of names (issue 12, finding 1: never one per name)."""
+    request, whatever the number of names (never one per name)."""
     try:
         head = parse_event_id(await store.head())
     except (RedisError, OSError):

@@ -17,7 +17,7 @@ Anything else is handed, bytes and all, to `HttpProtocol`: uvicorn's own
 httptools protocol, extended so that a stream request arriving later on a
 kept-alive connection takes the fast path too, and bounded like the first
 request: uvicorn limits neither the size of a head nor the time it takes to
-arrive (issue 12, finding 4), so both protocols answer 431 past
+arrive, so both protocols answer 431 past
 `TICKER_MAX_HEAD_BYTES` and 408 past `TICKER_HEAD_TIMEOUT` (ticker/stream/heads.py).
 Errors and rarer cases go through the Starlette app, so they keep one
 implementation, in ticker/stream/asgi.py. The fan-out reaches both through the ASGI lifespan
@@ -263,7 +263,7 @@ class HttpProtocol(HttpToolsProtocol):
     `TICKER_MAX_HEAD_BYTES` (431) and `TICKER_HEAD_TIMEOUT` (408), an idle kept-alive
     connection `TICKER_KEEP_ALIVE`. A stream request later on the connection still
     takes the fast path, unless an earlier response is still going out: then uvicorn
-    queues it and answers in order (issue 12, finding 5). A stream served through the
+    queues it and answers in order. A stream served through the
     app gets the same socket bounds and its transport in the scope."""
 
     _taken = False  # the connection left uvicorn's hands: streaming directly, or refused

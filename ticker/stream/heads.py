@@ -1,7 +1,7 @@
 """Bounds on request heads, for both protocols of ticker/stream/fastpath.py.
 
 uvicorn's httptools protocol limits neither the size of a request head nor the time
-it takes to arrive (issue 12, finding 4): one socket sending a never-ending header
+it takes to arrive: one socket sending a never-ending header
 grew the process by 33 MiB, and half-sent heads stayed open for minutes. Here: the
 answers to a head that is too large (431) or too slow (408), the lingering close
 that lets the client read them, and one timer for every connection still reading

@@ -2,7 +2,7 @@
 
 A stream is the one kind of response that a client can leave unread for hours, so
 its socket is bounded by hand: Linux grows a socket's send buffer up to 4 MB by
-autotuning, far beyond `TICKER_SUBSCRIBER_BUFFER` (issue 11, finding 4).
+autotuning, far beyond `TICKER_SUBSCRIBER_BUFFER`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 // Calls to the JSON API with the session cookie and the session's CSRF token
-// (API.md: a desk session without its token gets 403).
+// (docs/api.md: a desk session without its token gets 403).
 
 const meta = document.querySelector('meta[name="csrf-token"]');
 export const csrfToken = meta ? meta.content : '';

@@ -1,5 +1,5 @@
 // The live list: the current items of the editor's channels, kept up to date
-// from the public event stream (API.md: reset, publish, update, retract,
+// from the public event stream (docs/api.md: reset, publish, update, retract,
 // expire), with correct-in-place and retract-after-confirmation through the API.
 //
 // Without this script the list is the server's snapshot, and each item's

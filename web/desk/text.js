@@ -32,7 +32,7 @@ export function hhmm(date, timeZone, lang = 'ar') {
       hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone,
     }));
   }
-  // Formatted times may carry direction marks (TRAPS.md): drop them.
+  // Formatted times may carry direction marks (docs/design.md, "Traps"): drop them.
   return formats.get(key).format(date).replace(/[\u200e\u200f\u061c]/g, '');
 }
 

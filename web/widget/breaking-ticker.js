@@ -45,7 +45,7 @@
     },
   };
 
-  // Event ids are `<milliseconds>-<sequence>` (API.md): is `a` later than `b`?
+  // Event ids are `<milliseconds>-<sequence>` (docs/api.md): is `a` later than `b`?
   const later = (a, b) => {
     if (!b) return !!a;
     const [am, as] = a.split('-').map(Number);

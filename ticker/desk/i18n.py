@@ -142,6 +142,8 @@ JS_MESSAGES: dict[str, Message] = {
     "live.state_offline": N_("Stream interrupted; reconnecting…"),
     "live.link": N_("link"),
     "live.empty": N_("No live items on your channels."),
+    "reach.readers": Plural("%(num)d reader now", "%(num)d readers now"),
+    "reach.delivered": Plural("delivered to %(num)d stream", "delivered to %(num)d streams"),
     "time.hm": N_("%(h)s h %(m)s min"),
     "time.m": N_("%(m)s min"),
     "time.soon": N_("under a minute"),

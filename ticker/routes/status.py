@@ -82,6 +82,7 @@ async def channel_stats(request: Request) -> Response:
     body = {
         "channel": channel.id,
         "time": rfc3339(time.time()),
+        "heartbeat_seconds": svc.settings.heartbeat_seconds,
         "readers": readers,
         "processes": len(beats),
         "last_event_id": snapshot.last_event_id,

@@ -3,6 +3,7 @@
 
 import { initCompose } from './compose.js';
 import { initLive } from './live.js';
+import { initReach } from './reach.js';
 
 function readJson(id, fallback) {
   const block = document.getElementById(id);
@@ -17,6 +18,9 @@ if (compose) initCompose(compose, channels);
 
 const live = document.querySelector('section.live');
 if (live && channels.length) initLive(live, channels);
+
+const channelSelect = document.getElementById('channel');
+if (live && channelSelect && live.querySelector('#reach-readers')) initReach(live, channelSelect);
 
 // Forms that undo something ask first (revoking a token).
 for (const form of document.querySelectorAll('form[data-confirm]')) {

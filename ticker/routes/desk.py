@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ticker.desk import admin, audit, compose, login
+from ticker.desk import admin, audit, compose, login, status
 from ticker.desk.errors import DeskError
 from ticker.desk.pages import desk_page
 from ticker.desk.static import static_file
@@ -47,6 +47,7 @@ routes: list[BaseRoute] = [
     Route("/desk/admin/tokens", admin.tokens_page, methods=["GET"]),
     Route("/desk/admin/tokens", admin.create_token, methods=["POST"]),
     Route("/desk/admin/tokens/{name}/revoke", admin.revoke_token, methods=["POST"]),
+    Route("/desk/admin/status", status.status_page, methods=["GET"]),
     # Anything else under /desk: an HTML page with the desk's headers, not problem+json.
     Route("/desk/{path:path}", not_found),
 ]

@@ -18,7 +18,7 @@ from ticker.auth import authenticate, require_channel
 from ticker.heartbeat import rfc3339
 from ticker.model import EVENT_ID, FieldError, parse_event_id
 from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import known_channel, services
+from ticker.routes.common import Services, known_channel, services
 
 PRIVATE = {"Cache-Control": "no-store"}
 ALL_CHANNELS = "*"  # the key of streams that follow every channel
@@ -34,6 +34,11 @@ async def status(request: Request) -> Response:
             "The fleet's status is for admins: log in to the desk as an admin, or use a "
             "token made with 'ticker token create --admin'.",
         )
+    return JSONResponse(await fleet_status(svc), headers=PRIVATE)
+
+
+async def fleet_status(svc: Services) -> dict[str, Any]:
+    """The body of GET /api/v1/status (the desk's status page renders the same)."""
     beats = await svc.store.heartbeats()
     head = await svc.store.head()
     head_ms = parse_event_id(head)[0]
@@ -42,7 +47,7 @@ async def status(request: Request) -> Response:
     for p in processes:
         for channel, n in p["channels"].items():
             channels[channel] = channels.get(channel, 0) + n
-    body = {
+    return {
         "time": rfc3339(time.time()),
         "heartbeat_seconds": svc.settings.heartbeat_seconds,
         "log_head": head,
@@ -55,7 +60,6 @@ async def status(request: Request) -> Response:
         },
         "processes": processes,
     }
-    return JSONResponse(body, headers=PRIVATE)
 
 
 def _process(beat: dict[str, Any], head_ms: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@
 import { initCompose } from './compose.js';
 import { initLive } from './live.js';
 import { initReach } from './reach.js';
+import { initStatus } from './status.js';
 
 function readJson(id, fallback) {
   const block = document.getElementById(id);
@@ -21,6 +22,9 @@ if (live && channels.length) initLive(live, channels);
 
 const channelSelect = document.getElementById('channel');
 if (live && channelSelect && live.querySelector('#reach-readers')) initReach(live, channelSelect);
+
+const fleet = document.getElementById('fleet');
+if (fleet) initStatus(fleet);
 
 // Forms that undo something ask first (revoking a token).
 for (const form of document.querySelectorAll('form[data-confirm]')) {

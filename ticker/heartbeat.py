@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from ticker import __version__, metrics
 from ticker.fanout import Fanout
+from ticker.model import parse_event_id
 from ticker.store import Store, dumps
 
 log = logging.getLogger("ticker.heartbeat")
@@ -112,3 +113,34 @@ def _total(counter: PromCounter) -> float:
             if sample.name.endswith("_total"):
                 return sample.value
     return 0.0
+
+
+async def fleet_status(store: Store, heartbeat_seconds: float) -> dict[str, Any]:
+    """The body of GET /api/v1/status (the desk's status page renders the same)."""
+    beats = await store.heartbeats()
+    head = await store.head()
+    head_ms = parse_event_id(head)[0]
+    processes = sorted((_process(b, head_ms) for b in beats), key=lambda p: (p["host"], p["pid"]))
+    channels: dict[str, int] = {}
+    for p in processes:
+        for channel, n in p["channels"].items():
+            channels[channel] = channels.get(channel, 0) + n
+    return {
+        "time": rfc3339(time.time()),
+        "heartbeat_seconds": heartbeat_seconds,
+        "log_head": head,
+        "totals": {
+            "processes": len(processes),
+            "ready": sum(p["ready"] for p in processes),
+            "subscribers": sum(p["subscribers"] for p in processes),
+            "channels": dict(sorted(channels.items())),
+            "dropped": sum(p["dropped"] for p in processes),
+        },
+        "processes": processes,
+    }
+
+
+def _process(beat: dict[str, Any], head_ms: int) -> dict[str, Any]:
+    position_ms = parse_event_id(beat["log_position"])[0]
+    # How far its log position trails the newest entry: 0 for a process that is up to date.
+    return {**beat, "behind_ms": max(0, head_ms - position_ms)}

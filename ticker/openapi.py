@@ -240,6 +240,11 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "channel": CHANNEL_ID,
             "time": TIME,
+            "heartbeat_seconds": {
+                "type": "number",
+                "description": "How often the counts change (each process's heartbeat): "
+                "asking more often gives the same numbers.",
+            },
             "readers": {
                 "type": "integer",
                 "minimum": 0,

@@ -20,6 +20,7 @@ from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from ticker.assets import TEMPLATES_DIR
+from ticker.bidi import isolate_digits
 from ticker.desk.i18n import LABELS, LANG_NAMES, LANGS, Contextual, Message, Plural, Translator
 
 
@@ -31,6 +32,7 @@ def _environment() -> jinja2.Environment:
         extensions=["jinja2.ext.i18n"],
     )
     env.newstyle_gettext = True  # type: ignore[attr-defined]
+    env.filters["digits"] = isolate_digits  # digit groups left to right, as the widget does
     return env
 
 

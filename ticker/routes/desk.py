@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 
-from ticker.desk import admin, audit, compose, login
+from ticker.desk import admin, audit, compose, login, status
 from ticker.desk.pages import EXCEPTION_HANDLERS, not_found
 from ticker.desk.security import RefuseCrossSite, SecurityHeaders
 from ticker.desk.static import static_file
@@ -56,6 +56,7 @@ desk_routes: list[BaseRoute] = [
     Route("/admin/tokens", admin.tokens_page, methods=["GET"]),
     Route("/admin/tokens", admin.create_token, methods=["POST"]),
     Route("/admin/tokens/{name}/revoke", admin.revoke_token, methods=["POST"]),
+    Route("/admin/status", status.status_page, methods=["GET"]),
     # Anything else under /desk: an HTML page with the desk's headers, not problem+json.
     Route("/{path:path}", not_found, methods=["GET"]),
 ]

@@ -8,15 +8,14 @@ one heartbeat old (`TICKER_HEARTBEAT_SECONDS`). Counts only: no address, no read
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ticker.auth import authenticate, require_channel
-from ticker.heartbeat import rfc3339
-from ticker.model import EVENT_ID, FieldError, parse_event_id
+from ticker.heartbeat import fleet_status, rfc3339
+from ticker.model import EVENT_ID, FieldError
 from ticker.problems import Problem, invalid_fields
 from ticker.routes.common import known_channel, services
 
@@ -34,34 +33,9 @@ async def status(request: Request) -> Response:
             "The fleet's status is for admins: log in to the desk as an admin, or use a "
             "token made with 'ticker token create --admin'.",
         )
-    beats = await svc.store.heartbeats()
-    head = await svc.store.head()
-    head_ms = parse_event_id(head)[0]
-    processes = sorted((_process(b, head_ms) for b in beats), key=lambda p: (p["host"], p["pid"]))
-    channels: dict[str, int] = {}
-    for p in processes:
-        for channel, n in p["channels"].items():
-            channels[channel] = channels.get(channel, 0) + n
-    body = {
-        "time": rfc3339(time.time()),
-        "heartbeat_seconds": svc.settings.heartbeat_seconds,
-        "log_head": head,
-        "totals": {
-            "processes": len(processes),
-            "ready": sum(p["ready"] for p in processes),
-            "subscribers": sum(p["subscribers"] for p in processes),
-            "channels": dict(sorted(channels.items())),
-            "dropped": sum(p["dropped"] for p in processes),
-        },
-        "processes": processes,
-    }
-    return JSONResponse(body, headers=PRIVATE)
-
-
-def _process(beat: dict[str, Any], head_ms: int) -> dict[str, Any]:
-    position_ms = parse_event_id(beat["log_position"])[0]
-    # How far its log position trails the newest entry: 0 for a process that is up to date.
-    return {**beat, "behind_ms": max(0, head_ms - position_ms)}
+    return JSONResponse(
+        await fleet_status(svc.store, svc.settings.heartbeat_seconds), headers=PRIVATE
+    )
 
 
 async def channel_stats(request: Request) -> Response:
@@ -82,6 +56,7 @@ async def channel_stats(request: Request) -> Response:
     body = {
         "channel": channel.id,
         "time": rfc3339(time.time()),
+        "heartbeat_seconds": svc.settings.heartbeat_seconds,
         "readers": readers,
         "processes": len(beats),
         "last_event_id": snapshot.last_event_id,

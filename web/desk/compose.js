@@ -5,7 +5,7 @@
 // Without this script the form still works: it posts to /desk/publish.
 
 import { api, failureKey } from './api.js';
-import { hhmm, length, looksLikeUrl, normalise, TEXT_MAX } from './text.js';
+import { hhmm, length, looksLikeUrl, normalise, TEXT_MAX, withDigitGroups } from './text.js';
 import { t } from './strings.js';
 
 // ---- State ---------------------------------------------------------------
@@ -110,7 +110,8 @@ export function initCompose(form, channels) {
     const ui = document.documentElement;
     sentence.dir = text ? c.dir : ui.dir;
     sentence.lang = text ? c.lang : ui.lang;
-    sentence.textContent = text || t('compose.preview_empty');
+    if (text) sentence.replaceChildren(...withDigitGroups(text));
+    else sentence.textContent = t('compose.preview_empty');
     const url = els.url.value.trim();
     let content = sentence;
     if (text && looksLikeUrl(url)) {

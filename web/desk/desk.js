@@ -3,6 +3,8 @@
 
 import { initCompose } from './compose.js';
 import { initLive } from './live.js';
+import { initReach } from './reach.js';
+import { initStatus } from './status.js';
 
 function readJson(id, fallback) {
   const block = document.getElementById(id);
@@ -17,6 +19,12 @@ if (compose) initCompose(compose, channels);
 
 const live = document.querySelector('section.live');
 if (live && channels.length) initLive(live, channels);
+
+const channelSelect = document.getElementById('channel');
+if (live && channelSelect && live.querySelector('#reach-readers')) initReach(live, channelSelect);
+
+const fleet = document.getElementById('fleet');
+if (fleet) initStatus(fleet);
 
 // Forms that undo something ask first (revoking a token).
 for (const form of document.querySelectorAll('form[data-confirm]')) {

@@ -6,7 +6,7 @@
 // Correct and Retract are links to their own pages.
 
 import { api, failureKey } from './api.js';
-import { hhmm, length, looksLikeUrl, TEXT_MAX } from './text.js';
+import { hhmm, length, looksLikeUrl, TEXT_MAX, withDigitGroups } from './text.js';
 import { t, timeLeft } from './strings.js';
 
 // ---- State ---------------------------------------------------------------
@@ -65,7 +65,7 @@ export function initLive(section, channels) {
     const line = el('p', { class: 'item-line', dir: c.dir, lang: c.lang },
       el('time', { class: 'item-time', datetime: item.created_at, text: hhmm(new Date(item.created_at), c.timezone, c.lang) }),
       ' ',
-      el('bdi', { class: 'item-text', text: item.text }));
+      el('bdi', { class: 'item-text' }, ...withDigitGroups(item.text)));
     if (item.url && looksLikeUrl(item.url)) {
       line.append(' ', el('a', { class: 'item-link', href: item.url, rel: 'noopener noreferrer', target: '_blank', text: t('live.link') }));
     }
@@ -137,7 +137,7 @@ export function initLive(section, channels) {
       meta.push(' ', el('span', { class: 'why' }, `${t('live.reason')} `, el('bdi', { text: e.reason })));
     }
     return el('li', { class: `item ended-item ${e.kind}`, 'data-id': e.id, 'data-channel': e.channel },
-      el('p', { class: 'item-line', dir: c.dir, lang: c.lang }, el('bdi', { class: 'item-text', text: e.text })),
+      el('p', { class: 'item-line', dir: c.dir, lang: c.lang }, el('bdi', { class: 'item-text' }, ...withDigitGroups(e.text))),
       el('p', { class: 'item-meta' }, ...meta));
   }
 

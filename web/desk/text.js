@@ -45,3 +45,10 @@ export function looksLikeUrl(value) {
     return false;
   }
 }
+
+// The text as nodes, each digit group (a phone number, a score) in a left-to-right
+// isolate, by the widget's own rule when the page loaded the widget; else plain text.
+export function withDigitGroups(text) {
+  const widget = customElements.get('breaking-ticker');
+  return widget && widget.isolated ? widget.isolated(text) : [text];
+}

@@ -228,8 +228,10 @@ def _post(redis_server: RedisServer, channel: str, text: str) -> dict:
     return dict(json.loads(cli(redis_server.url, "post", "--channel", channel, text).stdout))
 
 
-def _retract(page: Page, text: str, reason: str) -> None:
-    page.locator("#live-list li.item", has_text=text).locator("[data-action=retract]").click()
+def _retract(page: Page, text: str, reason: str, channel: str | None = None) -> None:
+    # On the channel's own rows when given: the live list shows every channel's items.
+    rows = f'#live-list li.item[data-channel="{channel}"]' if channel else "#live-list li.item"
+    page.locator(rows, has_text=text).locator("[data-action=retract]").click()
     page.fill("#retract-reason", reason)
     page.locator("#retract-dialog button[value=confirm]").click()
     expect(page.locator("#live-list li.item", has_text=text)).to_have_count(0)
@@ -364,7 +366,7 @@ def test_every_page_in_french_and_arabic_at_both_widths(
             page.screenshot(path=artifacts / f"desk-{lang}-login-{width}.png", full_page=True)
         browser_login(page, server.base, admin)
         page.select_option("#channel", channel)
-        _retract(page, ended["text"], "موعد جديد")
+        _retract(page, ended["text"], "موعد جديد", channel)
         for viewport in (DESKTOP, PHONE):
             page.set_viewport_size(viewport)
             width = viewport["width"]

@@ -231,6 +231,9 @@ def _post(redis_server: RedisServer, channel: str, text: str) -> dict:
 def _retract(page: Page, text: str, reason: str, channel: str | None = None) -> None:
     # On the channel's own rows when given: the live list shows every channel's items.
     rows = f'#live-list li.item[data-channel="{channel}"]' if channel else "#live-list li.item"
+    # The desk's script marks the rows it has taken over (data-sig): clicked before that, the
+    # link goes to the page that works without JavaScript, which has no dialog.
+    page.wait_for_selector("#live-list li.item[data-sig]", state="attached")
     page.locator(rows, has_text=text).locator("[data-action=retract]").click()
     page.fill("#retract-reason", reason)
     page.locator("#retract-dialog button[value=confirm]").click()

@@ -24,6 +24,8 @@ function newestFirst(a, b) {
   return bm - am || bs - as;
 }
 
+const MAX_STREAM_CHANNELS = 32;
+
 export function initLive(section, channels) {
   const list = section.querySelector('#live-list');
   const empty = section.querySelector('#live-empty');
@@ -183,7 +185,10 @@ export function initLive(section, channels) {
     if (!ids.length) return;
     state.textContent = t('live.state_connecting');
     state.className = 'live-state';
-    source = new EventSource(`/api/v1/stream?channels=${ids.map(encodeURIComponent).join(',')}`);
+    // A stream names at most 32 channels (docs/api.md); a desk with more follows every
+    // channel and keeps only its own (the handlers below skip the others).
+    const query = ids.length > MAX_STREAM_CHANNELS ? '' : `?channels=${ids.map(encodeURIComponent).join(',')}`;
+    source = new EventSource(`/api/v1/stream${query}`);
     source.addEventListener('open', () => {
       backoff = 1000;
       state.textContent = t('live.state_live');
@@ -191,7 +196,9 @@ export function initLive(section, channels) {
     });
     for (const type of Object.keys(handlers)) {
       source.addEventListener(type, (event) => {
-        handlers[type](JSON.parse(event.data));
+        const data = JSON.parse(event.data);
+        if (!byId.has(data.channel)) return;
+        handlers[type](data);
         render();
         if (type === 'reset') adopted = true;
       });

@@ -66,9 +66,12 @@ async def test_log_is_trimmed_to_its_retention(
         assert [i["id"] for i in reset.data["items"]] == [new, *old[::-1]]
 
 
-def test_expiry_goes_by_the_clock_items_are_stamped_with() -> None:
+def test_expiry_goes_by_the_clock_items_are_stamped_with(monkeypatch: pytest.MonkeyPatch) -> None:
     """An item's lifetime counts on the clock that stamped it: moved 50 s on, a 60 s
     item stays through whole expiry runs; 61 s on, it goes. No minute waited out."""
+    # The app runs in this process: its /metrics must read this process's counters, not
+    # a multiprocess folder that an earlier test left in the environment.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     own = RedisServer().start()
     try:
         cli(own.url, "channel", "add", "clocked")

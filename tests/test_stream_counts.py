@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import RedisServer, TickerServer, cli, make_token
-from tests.test_metrics_workers import workers
+from tests.test_metrics_workers import streams_held, workers
 from ticker import metrics
 from ticker.config import Settings
 from ticker.fanout import Fanout, Subscriber
@@ -198,7 +198,10 @@ async def test_a_worker_stopped_with_sigterm_counts_its_streams_as_shutdown(
         await until_counted(ticker.base, before, {("connects", "fast"): 8, ("connects", "asgi"): 8})
         first = workers(supervisor)
         assert len(first) == 2, first
-        victim = min(first)
+        # The kernel decides which worker takes each connection: stop one that holds some.
+        folder = _metrics_folder(first)
+        victim = max(first, key=lambda pid: streams_held(folder, pid))
+        assert streams_held(folder, victim) > 0
         os.kill(victim, signal.SIGTERM)
 
         async def ended(reader: asyncio.StreamReader) -> bool:
@@ -303,3 +306,11 @@ async def test_a_subscriber_whose_write_fails_counts_as_error(fanout: Fanout) ->
     assert broken not in fanout.subscribers()
     assert healthy in fanout.subscribers() and healthy.ended is None
     assert len(healthy.frames) == 3  # its reset, then each of the two passes
+
+
+def _metrics_folder(worker_pids: set[int]) -> Path:
+    """The multiprocess metrics folder the workers write to (from a worker's environment)."""
+    pid = min(worker_pids)
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    [value] = [e.split(b"=", 1)[1] for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    return Path(value.decode())

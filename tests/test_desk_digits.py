@@ -67,7 +67,12 @@ def test_digit_groups_read_left_to_right_on_the_desk(
     try:
         page = ctx.new_page()
         browser_login(page, server.base, editor)
-        page.goto(f"{server.base}/desk/compose?channel={channel}")
+        answer = page.goto(f"{server.base}/desk/compose?channel={channel}")
+        # Said plainly when the desk did not give the compose page (CI once saw no #channel).
+        assert answer is not None and answer.ok and "/desk/compose" in page.url, (
+            f"compose answered {answer.status if answer else None} at {page.url}: "
+            f"{page.locator('body').inner_text()[:400]!r}"
+        )
         row = page.locator(f"#live-list li[data-id='{live['id']}'] .item-text")
         if script:
             page.select_option("#channel", channel)

@@ -14,10 +14,10 @@ from starlette.types import Message, Scope
 
 from ticker import services as services_module
 from ticker.auth.sessions import Session
-from ticker.bodies import BodyTooLarge, read_body
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import FORM_LIMIT, read_form
 from ticker.desk.security import HEADERS, RefuseCrossSite, SecurityHeaders
+from ticker.http import BodyTooLarge, read_body
 from ticker.logs import route_template
 from ticker.routes import desk
 from ticker.store import UserRecord

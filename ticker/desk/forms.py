@@ -11,9 +11,9 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 
-from ticker.bodies import BodyTooLarge, read_body
 from ticker.desk.errors import DeskError
 from ticker.desk.i18n import N_
+from ticker.http import BodyTooLarge, read_body
 
 FORM_LIMIT = 16 * 1024
 FORM_FIELDS = 200

@@ -7,29 +7,20 @@ modules a script imports) browsers revalidate with the ETag each time.
 
 from __future__ import annotations
 
-import hashlib
 import mimetypes
-from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from ticker.assets import WEB_DIR
+from ticker.http import IMMUTABLE, Asset
 
 DESK_DIR = (WEB_DIR / "desk").resolve()
 TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
-
-@dataclass(frozen=True)
-class Asset:
-    body: bytes
-    etag: str
-    media_type: str
-    mtime_ns: int
-
-
-_cache: dict[Path, Asset] = {}
+# Path → (its mtime when read, the asset): an edited file is read again (a dev's reload).
+_cache: dict[Path, tuple[int, Asset]] = {}
 
 
 def _load(path: Path) -> Asset | None:
@@ -38,17 +29,12 @@ def _load(path: Path) -> Asset | None:
     except OSError:
         return None
     cached = _cache.get(path)
-    if cached is not None and cached.mtime_ns == mtime:
-        return cached
-    body = path.read_bytes()
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
     media = TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0]
-    asset = Asset(
-        body,
-        hashlib.sha256(body).hexdigest()[:16],
-        media or "application/octet-stream",
-        mtime,
-    )
-    _cache[path] = asset
+    # Not gzipped: a handful of editors load these, once a version.
+    asset = Asset.of(path.read_bytes(), media or "application/octet-stream", compress=False)
+    _cache[path] = (mtime, asset)
     return asset
 
 
@@ -62,7 +48,7 @@ def _resolve(name: str) -> Path | None:
 def asset_url(name: str) -> str:
     path = _resolve(name)
     asset = _load(path) if path is not None else None
-    version = f"?v={asset.etag}" if asset is not None else ""
+    version = f"?v={asset.version}" if asset is not None else ""
     return f"/desk/static/{name}{version}"
 
 
@@ -71,10 +57,5 @@ async def static_file(request: Request) -> Response:
     asset = _load(path) if path is not None else None
     if asset is None:
         return Response("Not found", status_code=404, media_type="text/plain")
-    etag = f'"{asset.etag}"'
-    versioned = request.query_params.get("v") == asset.etag
-    cache = "public, max-age=31536000, immutable" if versioned else "no-cache"
-    headers = {"ETag": etag, "Cache-Control": cache}
-    if etag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    return Response(asset.body, media_type=asset.media_type, headers=headers)
+    versioned = request.query_params.get("v") == asset.version
+    return asset.response(request, cache_control=IMMUTABLE if versioned else "no-cache")

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from ticker import publishing
 from ticker.auth import authenticate, require_channel
+from ticker.http import not_modified
 from ticker.model import (
     EVENT_ID,
     FieldError,
@@ -45,7 +46,7 @@ async def list_items(request: Request) -> Response:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     max_age = services(request).settings.snapshot_max_age
     headers = {**PUBLIC_HEADERS, "ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
-    if etag in _etags(request.headers.get("if-none-match", "")):
+    if not_modified(request.headers, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
 
@@ -145,10 +146,6 @@ def _limit(raw: str | None) -> int:
     if limit is None:
         raise invalid_fields([FieldError("limit", "must be a whole number from 1 to 100")])
     return limit
-
-
-def _etags(header: str) -> set[str]:
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
 
 
 async def _has_body(request: Request) -> bool:

@@ -8,19 +8,19 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ticker.bodies import BodyTooLarge, read_body
 from ticker.hosts import parse_public_url
+from ticker.http import PUBLIC_HEADERS as PUBLIC_HEADERS  # re-exported for route modules
+from ticker.http import BodyTooLarge, read_body
 from ticker.model import Channel
 from ticker.model import whole_number as whole_number  # re-exported for route modules
 from ticker.problems import Problem
 from ticker.services import services as services  # re-exported for route modules
 
 BODY_LIMIT = 16 * 1024
-PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*"}
 
 
 async def read_json(request: Request) -> Any:
-    """The request's JSON body: 413 past 16 KiB (ticker/bodies.py), 400 when it is not
+    """The request's JSON body: 413 past 16 KiB (ticker/http/bodies.py), 400 when it is not
     JSON."""
     try:
         body = await read_body(request, BODY_LIMIT)

@@ -20,7 +20,7 @@ import hashlib
 import html
 import uuid
 from datetime import UTC, datetime
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from typing import Any
 
 from feedgen.feed import FeedGenerator
@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ticker.http import not_modified
 from ticker.model import Channel, normalise_text, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base
@@ -77,7 +78,8 @@ async def feed(request: Request) -> Response:
         "Last-Modified": format_datetime(datetime.fromtimestamp(modified_s, UTC), usegmt=True),
         "Cache-Control": "public, max-age=30",
     }
-    if _not_modified(request, etag, changed_ms):
+    # Modified after the client's date unless the change's second, rounded up, is not later.
+    if not_modified(request.headers, etag, datetime.fromtimestamp(-(-changed_ms // 1000), UTC)):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=MEDIA_TYPES[kind], headers=headers)
 
@@ -91,23 +93,6 @@ def last_modified_seconds(changed_ms: int, now_ms: int) -> int:
     second before, which compares older than the change and gives 200 at worst.
     """
     return min(-(-changed_ms // 1000), now_ms // 1000)
-
-
-def _not_modified(request: Request, etag: str, changed_ms: int) -> bool:
-    # RFC 9110: If-None-Match wins over If-Modified-Since when both are sent.
-    if_none_match = request.headers.get("if-none-match")
-    if if_none_match is not None:
-        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
-        return etag in tags or "*" in tags
-    since = request.headers.get("if-modified-since")
-    if since is None:
-        return False
-    try:
-        since_s = parsedate_to_datetime(since).timestamp()
-    except (TypeError, ValueError):
-        return False
-    # Modified after `since` unless the change's second, rounded up, is not later.
-    return -(-changed_ms // 1000) <= since_s
 
 
 def _xml_feed(

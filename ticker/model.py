@@ -30,7 +30,7 @@ EVENT_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})\Z")
 LANG_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*\Z")
 # User and token names: they appear in the audit log, in URLs and on the command line.
 ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-RTL_LANGS = frozenset({"ar", "fa", "he", "ur", "ps", "ku", "yi", "dv", "sd", "ug"})
+RTL_LANGS = frozenset({"ar", "ckb", "dv", "fa", "he", "ku", "ps", "sd", "ug", "ur", "yi"})
 
 # Bidi override, embedding and isolate controls (docs/api.md): U+202A–U+202E, U+2066–U+2069.
 _BIDI_CONTROLS = {cp for cp in range(0x202A, 0x202F)} | {cp for cp in range(0x2066, 0x206A)}

@@ -13,30 +13,20 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import rcssmin
-import rjsmin
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ticker.assets import WEB_DIR, templates
+from ticker.embed.assets import serve, widget_url
+from ticker.embed.options import Options, find_zone
+from ticker.embed.render import clock, make_box
+from ticker.embed.state import find_channels, newest_first, seed, snapshots
+from ticker.http import Asset, not_modified
 from ticker.model import CHANNEL_ID, Channel, parse_event_id, rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import public_base
-from ticker.routes.embed import (
-    PAGE_POLICY,
-    Asset,
-    Options,
-    _channels,
-    _etags,
-    _newest_first,
-    _snapshots,
-    _state,
-    _zone,
-    clock,
-    make_box,
-    widget_url,
-)
+from ticker.routes.embed import PAGE_POLICY
 
 LIVE_DIR = WEB_DIR / "live"
 HEADLINE_MAX = 110  # Google shows at most 110 characters of a headline
@@ -54,11 +44,9 @@ TEXT = {
 
 @functools.cache
 def assets() -> dict[str, Asset]:
-    script = rjsmin.jsmin((LIVE_DIR / "live.js").read_text("utf-8"), keep_bang_comments=True)
-    css = rcssmin.cssmin((LIVE_DIR / "live.css").read_text("utf-8"))
     return {
-        "js": Asset.of(script.encode(), "text/javascript; charset=utf-8"),
-        "css": Asset.of(css.encode(), "text/css; charset=utf-8"),
+        "js": Asset.script((LIVE_DIR / "live.js").read_text("utf-8")),
+        "css": Asset.stylesheet((LIVE_DIR / "live.css").read_text("utf-8")),
     }
 
 
@@ -67,7 +55,7 @@ async def live_asset(request: Request) -> Response:
     asset = assets().get(kind)
     if asset is None:
         raise Problem(404, f"There is no file {request.url.path}.")
-    return asset.response(request, immutable=request.query_params.get("v") == asset.version)
+    return serve(asset, request, immutable=request.query_params.get("v") == asset.version)
 
 
 def headline(text: str) -> str:
@@ -136,17 +124,17 @@ async def live_page(request: Request) -> Response:
     channel_id = request.path_params["channel"]
     if not CHANNEL_ID.match(channel_id):
         return _not_found(channel_id)
-    channels = await _channels(request, [channel_id])
+    channels = await find_channels(request, [channel_id])
     if channels is None:
         return _not_found(channel_id)
     [channel] = channels
-    position, snapshots = await _snapshots(request, [channel_id])
-    items = _newest_first(snapshots[0]["items"])
+    position, taken = await snapshots(request, [channel_id])
+    items = newest_first(taken[0]["items"])
     url = f"{public_base(request)}/live/{channel_id}"
     box = make_box(Options(limit=100), channel, items)
     arabic = channel.lang.lower().startswith("ar")
-    zone = _zone(channel.timezone) or ZoneInfo("UTC")
-    modified = _event_time(snapshots[0]["last_event_id"])
+    zone = find_zone(channel.timezone) or ZoneInfo("UTC")
+    modified = _event_time(taken[0]["last_event_id"])
     body = templates.get_template("live.html").render(
         channel=channel,
         url=url,
@@ -154,20 +142,21 @@ async def live_page(request: Request) -> Response:
         text=TEXT["ar" if arabic else "en"],
         modified=modified,
         modified_clock=modified and clock(modified, zone, arabic, Options()),
-        structured=live_blog(channel, items, url, snapshots[0]["last_event_id"]),
-        state=_state(position, [channel], snapshots),
+        structured=live_blog(channel, items, url, taken[0]["last_event_id"]),
+        state=seed(position, [channel], taken),
         widget_src=widget_url(),
         versions={name: asset.version for name, asset in assets().items()},
     )
     encoded = body.encode()
     etag = '"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
     headers = {**LIVE_HEADERS, "ETag": etag}
-    if etag in _etags(request.headers.get("if-none-match", "")):
+    if not_modified(request.headers, etag):
         return Response(status_code=304, headers=headers)
     return Response(encoded, media_type="text/html; charset=utf-8", headers=headers)
 
 
+# Starlette's Route answers HEAD wherever it answers GET.
 routes: list[BaseRoute] = [
-    Route("/live/{channel}", live_page, methods=["GET", "HEAD"]),
-    Route("/live/assets/live.{kind}", live_asset, methods=["GET", "HEAD"]),
+    Route("/live/{channel}", live_page),
+    Route("/live/assets/live.{kind}", live_asset),
 ]

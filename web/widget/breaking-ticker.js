@@ -25,7 +25,8 @@
   // The ticker is where this script came from, unless the element names a `server`.
   const ORIGIN = new URL(document.currentScript?.src || location.href, location.href).origin;
   const CHANNEL = /^[a-z0-9][a-z0-9-]{0,31}$/;
-  const RTL = /^(ar|fa|he|ur|ps|ckb|dv|yi)\b/i;
+  // Languages written right to left: the server fills in ticker/model.py's RTL_LANGS.
+  const RTL = /^(@rtl)\b/i;
   const TEXT = {
     ar: {
       label: 'عاجل',

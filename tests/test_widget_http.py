@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.support import RedisServer, TickerServer, cli, wait_until
+from tests.test_embed_units import widget_rtl_langs
+from ticker.model import RTL_LANGS
 
 BUDGET = 8 * 1024  # bytes on the wire, minified and gzipped
 
@@ -56,6 +58,15 @@ def test_widget_js_is_gzipped_within_budget_and_cached(server: TickerServer) -> 
     assert plain.headers["etag"] == f'"{version}"'
     refused, _ = raw_get(f"{server.base}/widget.js", **{"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
+
+
+def test_the_served_widget_writes_right_to_left_the_server_s_languages(
+    server: TickerServer,
+) -> None:
+    # One list, ticker/model.py's RTL_LANGS, written into the widget when it is built.
+    script = httpx.get(f"{server.base}/widget.js").content
+    assert b"@rtl" not in script
+    assert widget_rtl_langs(script) == RTL_LANGS
 
 
 def test_versioned_widget_url_is_immutable(server: TickerServer) -> None:

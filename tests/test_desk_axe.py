@@ -1,7 +1,7 @@
 """axe-core (WCAG 2.2 A and AA) on every desk page, in Debian's Chromium against a real
 server and Redis: login, compose with live and ended items and with the retract dialog
 open, audit, the admin pages (fleet status included) and the password page, at 1280
-and 390 px, in Arabic, and the compose page in French too (issue 15, item 6)."""
+and 390 px, in Arabic, and the compose page in French too."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Digit groups on the desk (issue 15, item 1), in Debian's Chromium against a real
+"""Digit groups on the desk, in Debian's Chromium against a real
 server: a phone number and a score in the live list (rendered by the server without
 JavaScript, by the page's script with it), in "Recently ended" and in the preview read
 left to right, by the widget's rule, checked by where the glyphs land on screen."""

@@ -1,4 +1,4 @@
-"""Reach on the desk (issue 15, item 4), in Debian's Chromium against a real server and
+"""Reach on the desk, in Debian's Chromium against a real server and
 Redis: readers open real streams (httpx) and the compose page's reader count rises;
 they leave and it falls; each live item, and each "Recently ended" one, shows how many
 streams it went out to. The server beats every second so that the test is quick."""

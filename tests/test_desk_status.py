@@ -1,4 +1,4 @@
-"""The fleet status page of the desk (issue 14, item 4), in Debian's Chromium against
+"""The fleet status page of the desk, in Debian's Chromium against
 two real `ticker serve` processes on one Redis of the test's own: an admin sees both
 processes and the totals, and the figures follow live as readers open streams on one
 of them; editors get 403, as on every admin page."""

@@ -1,13 +1,13 @@
 // Reach on the compose page: how many readers the selected channel has right now,
 // and how many streams each listed item (live or recently ended) went out to,
-// from GET /api/v1/channels/{channel}/stats (API.md, "Reach"). Counts change with
+// from GET /api/v1/channels/{channel}/stats (docs/api.md, "Reach"). Counts change with
 // each process's heartbeat, so the page asks once per heartbeat, and only while
 // the tab is visible. Without this script the page simply shows no counts.
 
 import { api } from './api.js';
 import { t } from './strings.js';
 
-const STATS_ITEMS = 100; // the most ids one question may name (API.md)
+const STATS_ITEMS = 100; // the most ids one question may name (docs/api.md)
 const FALLBACK_SECONDS = 5;
 
 export function initReach(section, select) {

@@ -1,4 +1,4 @@
-// The fleet status page, live: GET /api/v1/status (API.md, "Fleet status") once per
+// The fleet status page, live: GET /api/v1/status (docs/api.md, "Fleet status") once per
 // heartbeat while the tab is visible, redrawn with textContent. Without this script
 // the page shows the figures the server rendered.
 

@@ -247,10 +247,11 @@ async def test_each_item_counts_the_streams_it_went_out_to(
         last = on_a[0].last_id
         assert last is not None
         async with open_stream(a.base, {"channels": chan}, {"Last-Event-ID": last}) as resumed:
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.3)  # the thing under test: nothing is replayed to it
             assert resumed.events.empty()
         body = await poll(lambda: stats(b, editor_token, chan), lambda s: delivered(s) == 6)
-        await asyncio.sleep(3 * BEAT)  # the resume's process has beaten since: still 6
+        # The thing under test: three beats of the resume's process later, still 6.
+        await asyncio.sleep(3 * BEAT)
         assert delivered(stats(b, editor_token, chan)) == 6
         posted = await api.post(f"/api/v1/channels/{chan}/items", json={"text": "خبر آخر"})
         second = posted.json()

@@ -1,11 +1,14 @@
-"""Streams over raw sockets, and the small buffers that make a slow reader show quickly:
-shared by the tests of back-pressure (tests/test_backpressure.py) and of the stream
-counters (tests/test_stream_counts.py)."""
+"""Streams over raw sockets, the small buffers that make a slow reader show quickly, and
+the count of open streams: shared by the tests of back-pressure (tests/test_backpressure.py),
+of the stream counters (tests/test_stream_counts.py) and of the stream's edges
+(tests/test_edge_streams.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+
+import httpx
 
 SUBSCRIBER_BUFFER = 64 * 1024
 SEND_BUFFER = 16 * 1024
@@ -50,3 +53,15 @@ async def open_raw_stream(
             assert data, f"the stream ended before its reset: {received!r}"
             received += data
     return reader, writer
+
+
+async def open_streams(base: str) -> int:
+    """The streams a server holds open, as its /readyz counts them."""
+    async with httpx.AsyncClient() as client:
+        return int((await client.get(f"{base}/readyz")).json()["subscribers"])
+
+
+async def wait_for_streams(base: str, count: int, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while await open_streams(base) != count:
+            await asyncio.sleep(0.05)

@@ -25,7 +25,9 @@ from tests.stream_support import (
     SEND_TIMEOUT,
     SLOW_READER_SETTINGS,
     SUBSCRIBER_BUFFER,
+    open_streams,
     stalled_connection,
+    wait_for_streams,
 )
 from tests.support import RedisServer, Stream, TickerServer, cli, make_token, open_stream
 from ticker.tail import SseParser
@@ -82,17 +84,6 @@ def lingering(port: int) -> int:
             if local_port == port and fields[3] == "04":  # TCP_FIN_WAIT1
                 count += 1
     return count
-
-
-async def open_streams(base: str) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(f"{base}/readyz")).json()["subscribers"])
-
-
-async def wait_for_streams(base: str, count: int, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while await open_streams(base) != count:
-            await asyncio.sleep(0.05)
 
 
 async def publish(api: httpx.AsyncClient, channel: str, n: int) -> str:

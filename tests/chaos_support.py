@@ -305,6 +305,8 @@ async def run_scenario(
     await wait_for(lambda: all(r.resets for r in [*connected, offline]), 10, "first resets")
     publisher = Publisher(base, setup.token)
     publisher.start()
+    # The scenario's timeline (not waits for a condition): traffic before, during and
+    # after the crash; the counts are taken once every reader has caught up, below.
     await asyncio.sleep(before / 2)
     await offline.stop()  # gone, with the id of the last event it had
     returning = Reader(base, "offline", offline.last_id)

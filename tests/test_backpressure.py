@@ -20,15 +20,20 @@ import httpx
 import pytest
 
 from tests.client_model import ModelClient
+from tests.stream_support import (
+    LONG_URL,
+    SEND_TIMEOUT,
+    SLOW_READER_SETTINGS,
+    SUBSCRIBER_BUFFER,
+    open_streams,
+    stalled_connection,
+    wait_for_streams,
+)
 from tests.support import RedisServer, Stream, TickerServer, cli, make_token, open_stream
 from ticker.tail import SseParser
 
-SUBSCRIBER_BUFFER = 64 * 1024
-SEND_BUFFER = 16 * 1024
-SEND_TIMEOUT = 3.0
 PING_SECONDS = 2.0
 ALLOWANCE = 128 * 1024  # dropped before buffer + 128 KiB was written to it
-LONG_URL = "https://news.example/" + "a" * 2000  # big frames fill socket buffers sooner
 TEXT = "خبر طويل " * 30
 PATHS = pytest.mark.parametrize("version", ["1.1", "1.0"], ids=["fast-path", "asgi"])
 
@@ -37,9 +42,7 @@ PATHS = pytest.mark.parametrize("version", ["1.1", "1.0"], ids=["fast-path", "as
 def ticker(redis_server: RedisServer) -> Iterator[TickerServer]:
     server = TickerServer(
         redis_server.url,
-        TICKER_SUBSCRIBER_BUFFER=SUBSCRIBER_BUFFER,
-        TICKER_STREAM_SEND_BUFFER=SEND_BUFFER,
-        TICKER_SEND_TIMEOUT=SEND_TIMEOUT,
+        **SLOW_READER_SETTINGS,
         TICKER_PING_SECONDS=PING_SECONDS,
     ).start()
     yield server
@@ -54,17 +57,6 @@ def token(redis_server: RedisServer) -> str:
 def new_channel(redis_server: RedisServer, name: str) -> str:
     cli(redis_server.url, "channel", "add", name)
     return name
-
-
-def stalled_connection(port: int, channel: str, version: str) -> socket.socket:
-    """A stream request from a client that then never reads a byte."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET /api/v1/stream?channels={channel} HTTP/{version}\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    )
-    return sock
 
 
 def read_what_is_left(sock: socket.socket) -> tuple[bytes, bool]:
@@ -92,17 +84,6 @@ def lingering(port: int) -> int:
             if local_port == port and fields[3] == "04":  # TCP_FIN_WAIT1
                 count += 1
     return count
-
-
-async def open_streams(base: str) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(f"{base}/readyz")).json()["subscribers"])
-
-
-async def wait_for_streams(base: str, count: int, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while await open_streams(base) != count:
-            await asyncio.sleep(0.05)
 
 
 async def publish(api: httpx.AsyncClient, channel: str, n: int) -> str:
@@ -209,6 +190,7 @@ async def test_a_reader_that_keeps_up_slowly_is_not_dropped(
     channel = new_channel(redis_server, "patient")
     async with open_stream(ticker.base, {"channels": channel}) as stream:
         await stream.next_of("reset")
+        # The thing under test: a quiet stream outlives the send timeout by two pings.
         await asyncio.sleep(SEND_TIMEOUT + 2 * PING_SECONDS)
         async with httpx.AsyncClient(
             base_url=ticker.base, timeout=10, headers={"Authorization": f"Bearer {token}"}

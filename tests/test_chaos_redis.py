@@ -48,7 +48,7 @@ def always() -> Iterator[Setup]:
 
 async def sigkill_and_restart(setup: Setup) -> float:
     setup.redis.kill()
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(1.0)  # the scenario: a second without Redis
     await asyncio.to_thread(setup.redis.start)  # same port, same folder
     return time.monotonic()
 
@@ -101,7 +101,7 @@ def os_crash(watch: AofWatch) -> Callable[[Setup], Awaitable[float]]:
     answers (the race that hid the loss before)."""
 
     async def crash(setup: Setup) -> float:
-        await asyncio.sleep(1.2)  # a second of history to cut back into
+        await asyncio.sleep(1.2)  # the scenario: a second of history to cut back into
         setup.redis.kill()
         await watch.stop()
         assert watch.cut_back(1.0) > 0

@@ -18,10 +18,8 @@ from playwright.sync_api import (
     ConsoleMessage,
     Page,
     expect,
-    sync_playwright,
 )
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.desk_support import add_user, browser_login
 from tests.support import RedisServer, TickerServer, cli
 
@@ -45,20 +43,6 @@ class Console:
         # A failed fetch is logged by the browser itself (the Redis test causes 503s).
         if message.type == "error" and "Failed to load resource" not in message.text:
             self.errors.append(message.text)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """This module's own Chromium, closed when the module ends.
-
-    Sync Playwright keeps an event loop running in this thread while it is open, and
-    pytest-asyncio cannot run async tests meanwhile; the session-wide fixture would stay
-    open for every later test module (they fail with "Runner.run() cannot be called
-    from a running event loop")."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

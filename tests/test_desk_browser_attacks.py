@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from html import escape
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.desk_support import add_user, browser_login, session_key_of
 from tests.support import RedisServer, TickerServer
 from ticker.auth.sessions import COOKIE
@@ -24,14 +23,6 @@ from ticker.auth.sessions import COOKIE
 EVIL = "http://localhost:1"
 PLANTED_TEXT = "عاجل: خبر مزروع من موقع آخر"
 PLANTED_URL = "https://evil.example/planted"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import json
 import struct
 import time
 import zlib
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,10 +22,8 @@ from playwright.sync_api import (
     Page,
     ViewportSize,
     expect,
-    sync_playwright,
 )
 
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.desk_support import add_user, browser_login
 from tests.support import RedisServer, TickerServer, cli, wait_until
 from tests.test_desk_browser import Console
@@ -34,15 +31,6 @@ from tests.test_desk_browser import Console
 LANG_COOKIE = "ticker_desk_lang"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # This module's own Chromium (see tests/test_desk_browser.py for why).
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _context(browser: Browser, base: str, lang: str, *, script: bool = True) -> BrowserContext:

@@ -151,7 +151,7 @@ async def test_a_head_sent_one_byte_at_a_time_still_times_out(server: TickerServ
     async def trickle() -> None:
         for byte in b"GET /api/v1/channels HTTP/1.1\r\nX-Slow: " + b"y" * 1000:
             writer.write(bytes([byte]))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.2)  # the thing under test: a trickle, one byte at a time
 
     sending = asyncio.create_task(trickle())
     answer = await read_all(reader, HEAD_TIMEOUT + 10)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from tests.stream_support import wait_for_streams
 from tests.support import RedisServer, TickerServer, cli
 
 MAX_STREAMS = 3
@@ -71,18 +72,7 @@ async def streams(server: TickerServer) -> AsyncIterator[list[asyncio.StreamWrit
     yield writers
     for writer in writers:
         writer.close()
-    await wait_for_streams(server, 0)
-
-
-async def open_streams(server: TickerServer) -> int:
-    async with httpx.AsyncClient() as client:
-        return int((await client.get(f"{server.base}/readyz")).json()["subscribers"])
-
-
-async def wait_for_streams(server: TickerServer, count: int) -> None:
-    async with asyncio.timeout(5):
-        while await open_streams(server) != count:
-            await asyncio.sleep(0.05)
+    await wait_for_streams(server.base, 0)
 
 
 def redis_calls(redis_server: RedisServer) -> int:
@@ -180,7 +170,7 @@ async def test_beyond_the_stream_limit_both_paths_get_503_with_retry_after(
         assert f"maximum of {MAX_STREAMS} open streams" in json.loads(body)["detail"]
     # Room again once one goes.
     streams.pop().close()
-    await wait_for_streams(server, MAX_STREAMS - 1)
+    await wait_for_streams(server.base, MAX_STREAMS - 1)
     _, writer, data = await open_raw_stream(server)
     streams.append(writer)
     assert data.startswith(b"HTTP/1.1 200 ")
@@ -190,7 +180,7 @@ async def test_a_fast_path_stream_is_logged_when_it_closes(server: TickerServer)
     before = len(access_lines(server))
     _, writer, data = await open_raw_stream(server)
     assert b"event: reset" in data
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # the thing under test: no line while the stream is open
     assert len(access_lines(server)) == before  # a stream is logged at its end
     writer.close()
     async with asyncio.timeout(5):

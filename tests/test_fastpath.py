@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.support import RedisServer, TickerServer, cli
+from tests.waiting import eventually
 
 CHANNEL = "fastpath"
 
@@ -53,10 +54,16 @@ async def open_raw(server: TickerServer) -> tuple[asyncio.StreamReader, asyncio.
     return await asyncio.open_connection("127.0.0.1", server.port)
 
 
-async def close(writer: asyncio.StreamWriter) -> None:
+async def close(server: TickerServer, writer: asyncio.StreamWriter) -> None:
+    """Close the connection and wait until the server has seen it go, so that the next
+    test counts only its own streams."""
     writer.close()
     await writer.wait_closed()
-    await asyncio.sleep(0.2)  # let the server see it go
+
+    async def gone() -> bool:
+        return await subscribers(server) == (0, 0)
+
+    await eventually(gone, "the server holds no stream after the client closed")
 
 
 async def test_a_head_arriving_in_pieces_is_served_directly(server: TickerServer) -> None:
@@ -65,13 +72,13 @@ async def test_a_head_arriving_in_pieces_is_served_directly(server: TickerServer
     for piece in (head[:3], head[3:25], head[25:-2], head[-2:]):
         writer.write(piece)
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the thing under test: each piece arrives on its own
     data = await read_until(reader, b"event: reset")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"content-type: text/event-stream; charset=utf-8\r\n" in data
     assert b"retry: " in data
     assert await subscribers(server) == (1, 1)
-    await close(writer)
+    await close(server, writer)
     assert await subscribers(server) == (0, 0)
 
 
@@ -87,7 +94,7 @@ async def test_a_stream_after_another_request_on_one_connection(server: TickerSe
     writer.write(stream_head())
     await read_until(reader, b"event: reset")
     assert await subscribers(server) == (1, 1)
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_http_1_0_streams_through_the_app(server: TickerServer) -> None:
@@ -96,7 +103,7 @@ async def test_http_1_0_streams_through_the_app(server: TickerServer) -> None:
     data = await read_until(reader, b"event: reset")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert await subscribers(server) == (1, 0)
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_a_malformed_stream_request_gets_uvicorns_400(server: TickerServer) -> None:
@@ -105,7 +112,7 @@ async def test_a_malformed_stream_request_gets_uvicorns_400(server: TickerServer
     data = await read_until(reader, b"Invalid HTTP request")
     assert data.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert await reader.read() == b""  # and the connection is closed
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_an_unknown_channel_gets_the_apps_404(server: TickerServer) -> None:
@@ -114,7 +121,7 @@ async def test_an_unknown_channel_gets_the_apps_404(server: TickerServer) -> Non
     data = await read_until(reader, b"not-there")
     assert data.startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert b"application/problem+json" in data
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_a_long_head_within_the_limit_is_served_directly(server: TickerServer) -> None:
@@ -122,7 +129,7 @@ async def test_a_long_head_within_the_limit_is_served_directly(server: TickerSer
     writer.write(stream_head(extra=f"X-Padding: {'p' * 15_000}\r\n"))  # limit: 16 KiB
     await read_until(reader, b"event: reset")
     assert await subscribers(server) == (1, 1)
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_other_first_requests_in_pieces_are_untouched(server: TickerServer) -> None:
@@ -130,10 +137,10 @@ async def test_other_first_requests_in_pieces_are_untouched(server: TickerServer
     for piece in (b"G", b"ET /api/v1/chan", b"nels HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"):
         writer.write(piece)
         await writer.drain()
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.05)  # the thing under test: each piece arrives on its own
     data = await read_until(reader, CHANNEL.encode())
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
-    await close(writer)
+    await close(server, writer)
 
 
 async def test_a_client_leaving_mid_head_costs_nothing(server: TickerServer) -> None:
@@ -141,5 +148,5 @@ async def test_a_client_leaving_mid_head_costs_nothing(server: TickerServer) -> 
         _, writer = await open_raw(server)
         writer.write(stream_head()[:30])
         await writer.drain()
-        await close(writer)
+        await close(server, writer)
     assert await subscribers(server) == (0, 0)  # and it still answers

@@ -80,7 +80,7 @@ def test_the_widget_reports_each_item_it_shows(
         assert page.evaluate("window.__violations || []") == []
         # Three more wait for company, then leave with the page.
         publish(3)
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(300)  # the thing under test: none is sent meanwhile
         assert count(server) == before + 10
         page.goto("about:blank")  # the page is hidden: what is pending is sent
         wait_until(lambda: count(server) == before + 13, timeout=15)

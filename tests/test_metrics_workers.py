@@ -11,8 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import RedisServer, TickerServer, cli, open_stream
+from tests.waiting import eventually
 
 CHANNEL = "workers"
 STREAMS = 16
@@ -77,14 +77,6 @@ async def scrape(base: str) -> tuple[str, dict[tuple[str, tuple[tuple[str, str],
         for s in family.samples
     }
     return text, samples
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
-    """Poll `check` until it holds (the event loop keeps running the streams meanwhile)."""
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.05)
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:

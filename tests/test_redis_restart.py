@@ -64,9 +64,9 @@ async def _scenario(redis_server: RedisServer, ticker: TickerServer, token: str)
                     assert r.headers["retry-after"]
                     assert r.headers["content-type"] == "application/problem+json"
                     unavailable.append(time.monotonic() - started)
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # a publisher's pause before retrying
                 n += 1
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the scenario: a steady flow of items
 
     task = asyncio.create_task(publisher())
     await eventually(lambda: len(acknowledged) >= 10, "ten items published before the kill")

@@ -34,6 +34,7 @@ from tests.nginx_support import (
     render_site,
 )
 from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import eventually
 from ticker.store import Keys
 
 pytestmark = pytest.mark.skipif(
@@ -194,13 +195,6 @@ async def direct_subscribers(*apps: TickerServer) -> list[int]:
     async with httpx.AsyncClient(timeout=2) as client:
         answers = [await client.get(f"{app.base}/readyz") for app in apps]
     return [r.json()["direct_subscribers"] for r in answers]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.02)
 
 
 def test_plain_http_redirects_to_https(cluster: Cluster) -> None:

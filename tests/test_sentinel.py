@@ -25,6 +25,7 @@ from tests.support import (
     make_token,
     wait_until,
 )
+from tests.waiting import eventually
 
 MASTER_NAME = "tickermaster"
 
@@ -106,7 +107,10 @@ async def _scenario(
     subscribers = [ModelClient(ticker.base, ["failover"], allow_rewind=True) for _ in range(2)]
     for sub in subscribers:
         sub.connect()
-    await asyncio.sleep(0.3)
+    await eventually(
+        lambda: all(sub.last_id is not None for sub in subscribers),
+        "both subscribers read their first reset",
+    )
     acknowledged: list[str] = []
     refused = 0
     stop = asyncio.Event()
@@ -130,12 +134,12 @@ async def _scenario(
                         break
                     assert r.status_code == 503, r.text
                     refused += 1
-                    await asyncio.sleep(0.1)
+                    await asyncio.sleep(0.1)  # a publisher's pause before retrying
                 n += 1
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the scenario: a steady flow of items
 
     task = asyncio.create_task(publisher())
-    await asyncio.sleep(1.0)
+    await eventually(lambda: len(acknowledged) >= 10, "ten items published before the kill")
     before = len(acknowledged)
     master.kill()
     # Sentinel notices (800 ms) and promotes the replica.

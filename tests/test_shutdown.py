@@ -151,7 +151,7 @@ async def test_sigterm_sends_a_randomised_retry_ends_streams_and_loses_nothing(
         # Items keep coming while the process shuts down and before its clients return.
         for n in range(5):
             await post(f"أثناء الإيقاف {n}")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # the scenario: items spread over the shutdown
         await asyncio.wait_for(asyncio.gather(*(s.done.wait() for s in streams)), EXIT_WITHIN)
         with pytest.raises(OSError):  # no longer accepting (or gone)
             await asyncio.open_connection("127.0.0.1", leaving.port)

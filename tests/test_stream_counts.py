@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +19,12 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.stream_support import (
+    LONG_URL,
+    SLOW_READER_SETTINGS,
+    open_raw_stream,
+    stalled_connection,
+)
 from tests.support import RedisServer, TickerServer, cli, make_token
 from tests.test_metrics_workers import streams_held, workers
 from ticker import metrics
@@ -28,10 +33,6 @@ from ticker.fanout import Fanout, Subscriber
 from ticker.frames import Frame
 from ticker.store import LogEntry, open_store
 
-SUBSCRIBER_BUFFER = 64 * 1024
-SEND_BUFFER = 16 * 1024
-SEND_TIMEOUT = 3.0
-LONG_URL = "https://news.example/" + "a" * 2000  # big frames fill socket buffers sooner
 PATHS = pytest.mark.parametrize(
     ("version", "path"), [("1.1", "fast"), ("1.0", "asgi")], ids=["fast-path", "asgi"]
 )
@@ -43,9 +44,7 @@ BASE_MS = int(time.time() * 1000)  # ids far in the future would be refused
 def ticker(redis_server: RedisServer) -> Iterator[TickerServer]:
     server = TickerServer(
         redis_server.url,
-        TICKER_SUBSCRIBER_BUFFER=SUBSCRIBER_BUFFER,
-        TICKER_STREAM_SEND_BUFFER=SEND_BUFFER,
-        TICKER_SEND_TIMEOUT=SEND_TIMEOUT,
+        **SLOW_READER_SETTINGS,
     ).start()
     yield server
     server.stop()
@@ -84,23 +83,6 @@ async def until_counted(base: str, before: Counts, expected: Counts, timeout: fl
         await asyncio.sleep(0.1)
 
 
-async def open_raw_stream(
-    port: int, channel: str, version: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A stream over a raw socket, read up to its first `reset` event."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(
-        f"GET /api/v1/stream?channels={channel} HTTP/{version}\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    )
-    received = b""
-    async with asyncio.timeout(10):
-        while b"event: reset" not in received:
-            data = await reader.read(65536)
-            assert data, f"the stream ended before its reset: {received!r}"
-            received += data
-    return reader, writer
-
-
 @PATHS
 async def test_a_client_that_closes_counts_as_client(
     redis_server: RedisServer, ticker: TickerServer, version: str, path: str
@@ -122,17 +104,6 @@ async def test_a_client_that_closes_counts_as_client(
             ("disconnects", "error"): 0,
         },
     )
-
-
-def stalled_connection(port: int, channel: str, version: str) -> socket.socket:
-    """A stream request from a client that then never reads a byte."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    sock.sendall(
-        f"GET /api/v1/stream?channels={channel} HTTP/{version}\r\nHost: 127.0.0.1\r\n\r\n".encode()
-    )
-    return sock
 
 
 @PATHS

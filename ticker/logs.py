@@ -128,11 +128,12 @@ def route_template(scope: Scope) -> str:
     if route is None:
         return "unmatched"
     # A Mount moves its prefix from the path into root_path, above the app's own.
-    root = scope.get("root_path", "")
+    root: str = scope.get("root_path", "")
     mounted = root[len(scope.get("app_root_path", root)) :]
     if isinstance(route, Mount):  # nothing inside it matched: the prefix is the route
         return mounted
-    return mounted + getattr(route, "path", "")
+    path: str = getattr(route, "path", "")
+    return mounted + path
 
 
 class AccessLog:

@@ -150,7 +150,7 @@ class WorkerProcessCollector(Collector):
         self._one = ProcessCollector(pid=lambda: self._pid, registry=None)
 
     def collect(self) -> Iterable[Metric]:
-        merged: dict[str, Metric] = {}
+        merged: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for pid in sorted(self.workers):
             self._pid = pid
             for family in self._one.collect():
@@ -161,7 +161,7 @@ class WorkerProcessCollector(Collector):
                         family.name, family.documentation, labels=["pid"]
                     )
                 for sample in family.samples:
-                    target.add_metric([str(pid)], sample.value)  # type: ignore[attr-defined]
+                    target.add_metric([str(pid)], sample.value)
         return list(merged.values())
 
 

@@ -17,16 +17,31 @@ import socket
 import ssl
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO
 
 import httpx
 
-__all__ = ["SseEvent", "SseParser", "Status", "TailError", "format_event", "run_tail", "tail"]
+__all__ = [
+    "FIRST_DELAY",
+    "MAX_DELAY",
+    "SseEvent",
+    "SseParser",
+    "Status",
+    "TailError",
+    "format_event",
+    "reconnect_delay",
+    "run_tail",
+    "tail",
+]
 
 _EOL = re.compile(r"\r\n|\r|\n")
-_MIN_BACKOFF = 0.5
+# The reconnect schedule of every client (docs/design.md, "Reconnecting"); the widget's
+# CONFIG.backoffMs/maxBackoffMs and web/desk/reconnect.js carry the same figures.
+FIRST_DELAY = 1.0
+MAX_DELAY = 30.0
 _CONNECT_TIMEOUT = 10.0
 _IDLE_TIMEOUT = 60.0
 # Retry-After beyond this is more likely a misconfiguration than a plan; don't sleep for hours.
@@ -368,11 +383,18 @@ def _retry_after(response: httpx.Response) -> float | None:
     return None  # an HTTP date is possible too, but not worth the parsing
 
 
-def _backoff(failures: int, base: float, cap: float) -> float:
-    """Exponential from `base`, never below it (the server's retry: is honoured), at most `cap`;
-    the jitter keeps clients dropped together from all coming back in the same instant."""
+def reconnect_delay(
+    failures: int,
+    base: float = FIRST_DELAY,
+    cap: float = MAX_DELAY,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Seconds to wait after `failures` (1, 2, ...) failures in a row (docs/design.md,
+    "Reconnecting"): `base` doubled after each, times a jitter of 1 to 1.5 so that clients
+    dropped together do not all come back in the same instant, at most `cap`. `base` is the
+    server's `retry:` when it sent one, so the client never comes back sooner than asked."""
     exponent = min(failures - 1, 30)  # far past any cap; keeps 2**n from overflowing a float
-    return min(cap, base * 2.0**exponent * random.uniform(1.0, 1.5))
+    return min(cap, base * 2.0**exponent * (1 + rand() / 2))
 
 
 async def tail(
@@ -381,7 +403,7 @@ async def tail(
     as_json: bool,
     from_id: str | None,
     out: TextIO,
-    max_backoff: float = 10.0,
+    max_backoff: float = MAX_DELAY,
     tz: tzinfo | None = None,
 ) -> None:
     """Follow GET {server}/api/v1/stream?channels=a,b forever.
@@ -389,8 +411,8 @@ async def tail(
     The first request sends last_event_id=<from_id> as a query parameter when given; every
     reconnect sends the Last-Event-ID header with the id of the last event received (from_id
     until one arrives). On a connection error, or a 5xx, or the stream ending, wait
-    (exponential backoff from 0.5 s to max_backoff, with jitter; the server's retry: value is
-    the base when sent) and reconnect. 408 and 429 are retried like a 5xx (they mean "later",
+    (`reconnect_delay`, at most max_backoff; the server's retry: value is the base when sent)
+    and reconnect. 408 and 429 are retried like a 5xx (they mean "later",
     not "never"), honouring Retry-After. Any other 4xx (e.g. 400 bad id, 404 unknown channel)
     is fatal: TailError with the server's problem+json `detail` (or title). So is a 200 that
     is not text/event-stream. `out` is flushed after each line.
@@ -477,8 +499,8 @@ async def tail(
                 if resumption is not None:
                     resumption.close()
             failures += 1
-            base = server_retry if server_retry is not None else _MIN_BACKOFF
-            delay = max(wait_at_least, _backoff(failures, base, max(max_backoff, base)))
+            base = server_retry if server_retry is not None else FIRST_DELAY
+            delay = max(wait_at_least, reconnect_delay(failures, base, max(max_backoff, base)))
             status.disconnected(reason, delay, opened, failures, last_id)
             await asyncio.sleep(delay)
 

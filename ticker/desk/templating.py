@@ -31,6 +31,7 @@ def _environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(),
         extensions=["jinja2.ext.i18n"],
     )
+    # An attribute the i18n extension reads, missing from Environment's annotations.
     env.newstyle_gettext = True  # type: ignore[attr-defined]
     env.filters["digits"] = isolate_digits  # digit groups left to right, as the widget does
     return env

@@ -177,6 +177,7 @@ class StreamProtocol(asyncio.Protocol):
         self.deadline = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A TCP server's transport is an asyncio.Transport; Protocol's signature is wider.
         self.transport = transport  # type: ignore[assignment]
         loop = self.loop or asyncio.get_running_loop()
         self.deadline = loop.time() + self.settings.head_timeout_seconds
@@ -278,12 +279,14 @@ class HttpProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.settings = _settings(app_state)
+        # uvicorn annotates it int but only hands it to call_later: a float is fine.
         self.timeout_keep_alive = self.settings.keep_alive_seconds  # type: ignore[assignment]
         self._head_deadline = head_deadline
         self._head_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # the parser is inside a request head (or before one)
         self._head_bytes = 0
 
+    # uvicorn's own signature (narrower than asyncio.BaseProtocol's), which we extend.
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         deadline = self._head_deadline

@@ -8,6 +8,7 @@
 import { api, failureKey } from './api.js';
 import { hhmm, length, looksLikeUrl, TEXT_MAX, withDigitGroups } from './text.js';
 import { t, timeLeft } from './strings.js';
+import { reconnectDelay } from './reconnect.js';
 
 // ---- State ---------------------------------------------------------------
 
@@ -40,7 +41,7 @@ export function initLive(section, channels) {
   const corrected = new Set(); // ids with an update seen (a correction within the same second too)
   let adopted = false;
   let source = null;
-  let backoff = 1000;
+  let failures = 0; // reconnects of our own in a row, since the stream was last open
 
   // The server rendered the list; its rows stand until the first reset replaces them.
   for (const li of list.children) li.dataset.sig = '';
@@ -190,7 +191,7 @@ export function initLive(section, channels) {
     const query = ids.length > MAX_STREAM_CHANNELS ? '' : `?channels=${ids.map(encodeURIComponent).join(',')}`;
     source = new EventSource(`/api/v1/stream${query}`);
     source.addEventListener('open', () => {
-      backoff = 1000;
+      failures = 0;
       state.textContent = t('live.state_live');
       state.className = 'live-state on';
     });
@@ -207,11 +208,10 @@ export function initLive(section, channels) {
       state.textContent = t('live.state_offline');
       state.className = 'live-state off';
       if (source.readyState === EventSource.CLOSED) {
-        // The browser gave up (an error status): reconnect ourselves, with jitter.
-        // A new EventSource starts from a reset, so nothing is missed.
+        // The browser gave up (an error status): reconnect ourselves (until then it does,
+        // at the server's `retry:`). A new EventSource starts from a reset: nothing is missed.
         source = null;
-        setTimeout(connect, backoff + Math.random() * backoff);
-        backoff = Math.min(backoff * 2, 30000);
+        setTimeout(connect, reconnectDelay(++failures));
       }
     });
   }

@@ -11,7 +11,7 @@
   // Timings. A host page (or a test) may override any of them before the script loads:
   // window.BreakingTickerConfig = { hiddenMs: 30000 }.
   const CONFIG = {
-    backoffMs: 1000, // first reconnect delay; doubled after each failure, jittered
+    backoffMs: 1000, // reconnect delays: docs/design.md, "Reconnecting" (web/desk/reconnect.js)
     maxBackoffMs: 30000,
     pollAfter: 4, // stream failures in a row before also polling the snapshot
     reconnects: 3, // failed reconnects left to the browser (at the server's `retry:`) before our own
@@ -701,7 +701,7 @@
       const n = this.failures++;
       if (n) this.status('offline');
       if (this.failures >= CONFIG.pollAfter) this.startPolling();
-      const wait = Math.min(CONFIG.maxBackoffMs, CONFIG.backoffMs * 2 ** n) * (0.5 + Math.random() / 2);
+      const wait = Math.min(CONFIG.maxBackoffMs, CONFIG.backoffMs * 2 ** n * (1 + Math.random() / 2));
       this.retryTimer = setTimeout(() => this.leader && this.connect(), wait);
     }
 

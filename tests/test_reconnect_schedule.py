@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Route
 
 from ticker.assets import WEB_DIR
-from ticker.routes.embed import build_widget
+from ticker.embed.assets import build_widget
 from ticker.tail import FIRST_DELAY, MAX_DELAY, reconnect_delay
 
 ORIGIN = "https://ticker.test"  # served by page.route: https, so a secure context (Web Locks)

@@ -30,15 +30,6 @@
     return node;
   };
 
-  const safeUrl = (url) => {
-    try {
-      const u = new URL(url);
-      return u.protocol === 'https:' || u.protocol === 'http:' ? u.href : null;
-    } catch {
-      return null;
-    }
-  };
-
   const headline = (text) => {
     if (text.length <= HEADLINE_MAX) return text;
     let cut = text.slice(0, HEADLINE_MAX - 1);
@@ -48,13 +39,15 @@
 
   const corrected = (item) => item.updated_at && item.updated_at !== item.created_at;
 
-  const row = (item, isolated) => {
-    const text = el('bdi', { dir }, ...isolated(item.text));
+  // `widget` is the widget's class: its digit-group rule and its link check, so that the
+  // page's rows are exactly the widget's.
+  const row = (item, widget) => {
+    const text = el('bdi', { dir }, ...widget.isolated(item.text));
     const p = el('p', {}, text);
     if (corrected(item)) p.append(' ', el('span', { class: 'fix' }, list.dataset.corrected));
     const article = el('article', {}, el('time', { datetime: item.created_at }), p);
     article.firstChild.textContent = format.format(new Date(item.created_at));
-    const url = safeUrl(item.url);
+    const url = widget.safeUrl(item.url);
     if (url) article.append(el('a', { href: url, rel: 'noopener noreferrer' }, list.dataset.source));
     const li = el('li', { id: `item-${item.id}`, 'data-priority': item.priority || 'urgent' }, article);
     li.sig = sig(item);
@@ -81,7 +74,7 @@
   const label = document.querySelector('.badge span')?.textContent || '';
   const announced = new Set([...list.children].map((li) => li.id));
 
-  const redraw = (items, isolated) => {
+  const redraw = (items, widget) => {
     let changed = items.length !== list.children.length;
     const news = items.filter((item) => !announced.has(`item-${item.id}`));
     news.forEach((item) => announced.add(`item-${item.id}`));
@@ -92,7 +85,7 @@
     items.forEach((item, i) => {
       let li = document.getElementById(`item-${item.id}`);
       if (!li || li.sig !== sig(item)) {
-        const fresh = row(item, isolated);
+        const fresh = row(item, widget);
         if (li) li.replaceWith(fresh);
         li = fresh;
         changed = true;
@@ -131,7 +124,7 @@
     } catch {
       // rows without a signature are drawn again at the first change
     }
-    const sync = (items) => redraw(items, Ticker.isolated);
+    const sync = (items) => redraw(items, Ticker);
     ticker.addEventListener('ticker-render', (e) => sync(e.detail.items));
     if (ticker.shown.length || !list.children.length) sync(ticker.shown);
   });

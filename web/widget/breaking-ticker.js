@@ -794,8 +794,9 @@
     });
   };
 
-  // For pages built around the widget (/live) and for tests: the same rule and nodes.
+  // For pages built around the widget (/live) and for tests: the same rules and nodes.
   BreakingTicker.split = split;
   BreakingTicker.isolated = isolated;
+  BreakingTicker.safeUrl = safeUrl;
   customElements.define('breaking-ticker', BreakingTicker);
 })();

@@ -6,10 +6,9 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ticker.desk.i18n import Translator, clock
-from ticker.model import Channel, parse_event_id, parse_rfc3339
+from ticker.model import Channel, Item, newest_first, parse_event_id, parse_rfc3339
 from ticker.store import Store
 from ticker.store.desk import DeskStore
 
@@ -59,32 +58,31 @@ class ItemView:
         return (parse_rfc3339(self.expires_at).timestamp() - time.time()) / 3600
 
 
-def item_view(item: dict[str, Any], channel: Channel, t: Translator) -> ItemView:
-    created = parse_rfc3339(item["created_at"])
-    expires = parse_rfc3339(item["expires_at"])
+def item_view(item: Item, channel: Channel, t: Translator) -> ItemView:
+    created = parse_rfc3339(item.created_at)
+    expires = parse_rfc3339(item.expires_at)
     return ItemView(
-        id=item["id"],
+        id=item.id,
         channel=channel,
-        text=item["text"],
-        url=item.get("url"),
-        priority=item.get("priority", "urgent"),
-        created_at=item["created_at"],
-        updated_at=item.get("updated_at", item["created_at"]),
-        expires_at=item["expires_at"],
+        text=item.text,
+        url=item.url,
+        priority=item.priority,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        expires_at=item.expires_at,
         time=hhmm(created, channel.timezone, t.lang),
         left=time_left(expires.timestamp() - time.time(), t),
-        corrected=item.get("updated_at", item["created_at"]) != item["created_at"],
+        corrected=item.corrected,
     )
 
 
 async def live_items(store: Store, channels: list[Channel], t: Translator) -> list[ItemView]:
     """The current items of these channels, newest first."""
-    views: list[ItemView] = []
+    items: list[Item] = []
     for channel in channels:
-        snapshot = await store.snapshot(channel.id, 100)
-        views.extend(item_view(item, channel, t) for item in snapshot.items)
-    views.sort(key=lambda v: parse_event_id(v.id), reverse=True)
-    return views
+        items.extend((await store.snapshot(channel.id, 100)).live)
+    by_id = {c.id: c for c in channels}
+    return [item_view(item, by_id[item.channel], t) for item in newest_first(items)]
 
 
 @dataclass(frozen=True)

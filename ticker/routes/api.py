@@ -39,9 +39,7 @@ async def list_items(request: Request) -> Response:
     channel = await known_channel(request, request.path_params["channel"])
     limit = _limit(request.query_params.get("limit"))
     snapshot = await services(request).store.snapshot(channel.id, limit)
-    body = dumps(
-        {"channel": channel.id, "last_event_id": snapshot.last_event_id, "items": snapshot.items}
-    ).encode()
+    body = dumps(snapshot.to_json()).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     max_age = services(request).settings.snapshot_max_age
     headers = {**PUBLIC_HEADERS, "ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
@@ -71,9 +69,9 @@ async def publish_item(request: Request) -> Response:
     except NotFound:
         raise Problem(404, f"There is no channel '{channel.id}'.") from None
     item = outcome.item
-    location = f"/api/v1/channels/{channel.id}/items/{item['id']}"
+    location = f"/api/v1/channels/{channel.id}/items/{item.id}"
     return JSONResponse(
-        item, status_code=201 if outcome.created else 200, headers={"Location": location}
+        item.to_json(), status_code=201 if outcome.created else 200, headers={"Location": location}
     )
 
 
@@ -88,7 +86,7 @@ async def correct_item(request: Request) -> Response:
         item = await publishing.correct(svc.store, channel, item_id, inp, principal.actor)
     except NotFound:
         raise _no_item(channel.id, item_id) from None
-    return JSONResponse(item)
+    return JSONResponse(item.to_json())
 
 
 async def retract_item(request: Request) -> Response:

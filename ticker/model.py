@@ -24,6 +24,9 @@ URL_MAX = 2048
 TTL_MIN = 60
 TTL_MAX = 604_800
 REASON_MAX = 280
+IDEMPOTENCY_KEY_MAX = 255  # the Idempotency-Key header of a publish
+SNAPSHOT_LIMIT = 20  # GET /items's items when `limit` is not given, and at most:
+SNAPSHOT_MAX = 100
 PRIORITIES = ("urgent", "normal")
 TITLE_MAX = 100
 ROLES = ("editor", "admin")
@@ -287,6 +290,16 @@ def whole_number(raw: str, low: int, high: int) -> int | None:
         return None
     value = int(raw)
     return value if low <= value <= high else None
+
+
+def check_limit(raw: str | None) -> int:
+    """GET /items's `limit`: from 1 to SNAPSHOT_MAX, SNAPSHOT_LIMIT when absent."""
+    if raw is None:
+        return SNAPSHOT_LIMIT
+    limit = whole_number(raw, 1, SNAPSHOT_MAX)
+    if limit is None:
+        raise FieldError("limit", f"must be a whole number from 1 to {SNAPSHOT_MAX}")
+    return limit
 
 
 def shown_name(key: str) -> str:

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ticker.desk.i18n import Translator, clock
-from ticker.model import Channel, Item, newest_first, parse_event_id, parse_rfc3339
+from ticker.model import (
+    SNAPSHOT_MAX,
+    Channel,
+    Item,
+    newest_first,
+    parse_event_id,
+    parse_rfc3339,
+)
 from ticker.store import Store
 from ticker.store.desk import DeskStore
 
@@ -80,7 +87,7 @@ async def live_items(store: Store, channels: list[Channel], t: Translator) -> li
     """The current items of these channels, newest first."""
     items: list[Item] = []
     for channel in channels:
-        items.extend((await store.snapshot(channel.id, 100)).live)
+        items.extend((await store.snapshot(channel.id, SNAPSHOT_MAX)).live)
     by_id = {c.id: c for c in channels}
     return [item_view(item, by_id[item.channel], t) for item in newest_first(items)]
 

@@ -13,18 +13,17 @@ from ticker import publishing
 from ticker.auth import authenticate, require_channel
 from ticker.model import (
     EVENT_ID,
+    IDEMPOTENCY_KEY_MAX,
     FieldError,
     ItemInput,
     ValidationError,
+    check_limit,
     check_reason,
-    whole_number,
 )
 from ticker.problems import Problem, invalid_fields
 from ticker.routes.common import PUBLIC_HEADERS, known_channel, read_json
 from ticker.services import services
 from ticker.store import NotFound, dumps
-
-IDEMPOTENCY_KEY_MAX = 255
 
 
 async def list_channels(request: Request) -> Response:
@@ -37,7 +36,10 @@ async def list_channels(request: Request) -> Response:
 
 async def list_items(request: Request) -> Response:
     channel = await known_channel(request, request.path_params["channel"])
-    limit = _limit(request.query_params.get("limit"))
+    try:
+        limit = check_limit(request.query_params.get("limit"))
+    except FieldError as exc:
+        raise invalid_fields([exc]) from None
     snapshot = await services(request).store.snapshot(channel.id, limit)
     body = dumps(snapshot.to_json()).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -134,15 +136,6 @@ def _no_item(channel: str, item_id: str) -> Problem:
         f"There is no live item '{item_id}' on channel '{channel}' (it may have expired "
         "or been retracted).",
     )
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 20
-    limit = whole_number(raw, 1, 100)
-    if limit is None:
-        raise invalid_fields([FieldError("limit", "must be a whole number from 1 to 100")])
-    return limit
 
 
 def _etags(header: str) -> set[str]:

@@ -13,7 +13,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from ticker.model import Channel, Item, newest_first
+from ticker.model import SNAPSHOT_MAX, Channel, Item, newest_first
 from ticker.store import scripts
 from ticker.store.keys import Keys
 
@@ -227,7 +227,7 @@ class Store:
 
     # Items
 
-    async def snapshot(self, channel: str, limit: int = 100) -> Snapshot:
+    async def snapshot(self, channel: str, limit: int = SNAPSHOT_MAX) -> Snapshot:
         # One MULTI: the items and the id of the last event they reflect, read together.
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.items(channel))
@@ -488,7 +488,7 @@ class Store:
 
     # Feeds and the fleet view
 
-    async def snapshot_at(self, channel: str, limit: int = 100) -> tuple[Snapshot, int]:
+    async def snapshot_at(self, channel: str, limit: int = SNAPSHOT_MAX) -> tuple[Snapshot, int]:
         """The snapshot and Redis's clock in ms, read in one MULTI: a feed's Last-Modified
         must not claim a second in which a later change could still be logged."""
         async with self.redis.pipeline(transaction=True) as pipe:

@@ -54,7 +54,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 def schema_pattern(regex: re.Pattern[str]) -> str:
     """`regex` as a JSON Schema (ECMA-262) pattern, for the OpenAPI description: Python's
-    end of string `\\Z` is ECMA's `$` (which, without the m flag, matches only there)."""
+    end of string `\\Z` is ECMA's `$` (which, without the m flag, matches only there).
+    Every pattern of this module ends in `\\Z` (Python's `$` also matches before a final
+    newline), so one that does not is a mistake."""
+    if not regex.pattern.endswith(r"\Z"):
+        raise ValueError(f"{regex.pattern!r} does not end in \\Z")
     return regex.pattern.removesuffix(r"\Z") + "$"
 
 

@@ -29,6 +29,7 @@ from ticker.desk.pages import redirect, render, require_csrf, require_post, requ
 from ticker.model import (
     CHANNEL_ID,
     EVENT_ID,
+    ITEM_INPUT_FIELDS,
     TEXT_MAX,
     TTL_MAX,
     TTL_MIN,
@@ -416,7 +417,7 @@ async def edit_page(request: Request) -> Response:
 
 async def edit_item(request: Request) -> Response:
     data = await read_form(request)
-    form = {k: data.get(k, "") for k in ("text", "url", "priority", "ttl_seconds")}
+    form = {k: data.get(k, "") for k in ITEM_INPUT_FIELDS}
     channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
 
     def unavailable(session: Session | None, csrf: str | None = None) -> Response:

@@ -11,6 +11,7 @@ from ticker.desk.i18n import Translator, clock
 from ticker.model import (
     SNAPSHOT_MAX,
     Channel,
+    EventType,
     Item,
     newest_first,
     parse_event_id,
@@ -22,6 +23,7 @@ from ticker.store.desk import DeskStore
 LIFETIME_HOURS = (1, 3, 6, 12, 24)
 ENDED_WINDOW_MS = 24 * 3600 * 1000
 ENDED_MAX = 20
+ENDINGS = frozenset({EventType.RETRACT, EventType.EXPIRE})
 
 
 def hhmm(moment: datetime, timezone: str, lang: str) -> str:
@@ -97,7 +99,7 @@ class EndedView:
     id: str
     channel: Channel
     text: str
-    kind: str  # "retract" or "expire"
+    kind: EventType  # RETRACT or EXPIRE
     reason: str | None
     published: str  # HH:MM of the first publication
     time: str  # HH:MM of the end
@@ -110,10 +112,12 @@ async def recently_ended(desk: DeskStore, channels: list[Channel], lang: str) ->
     out: list[EndedView] = []
     for entry in await desk.audit(oldest=f"{since}-0", count=1000):
         channel = by_id.get(entry.channel)
-        if entry.type not in ("retract", "expire") or channel is None or not entry.old:
+        if entry.type not in ENDINGS or channel is None or not entry.old:
             continue
+        kind = EventType(entry.type)
+        # Read loosely, not as an Item: audit records outlive the log by a year.
         old = json.loads(entry.old)
-        reason = json.loads(entry.data).get("reason") if entry.type == "retract" else None
+        reason = json.loads(entry.data).get("reason") if kind is EventType.RETRACT else None
         ended_at = datetime.fromtimestamp(parse_event_id(entry.id)[0] / 1000, UTC)
         created = old.get("created_at")
         published = hhmm(parse_rfc3339(created), channel.timezone, lang) if created else ""
@@ -122,7 +126,7 @@ async def recently_ended(desk: DeskStore, channels: list[Channel], lang: str) ->
                 entry.item,
                 channel,
                 old.get("text", ""),
-                entry.type,
+                kind,
                 reason,
                 published,
                 hhmm(ended_at, channel.timezone, lang),

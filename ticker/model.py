@@ -413,6 +413,7 @@ class Item(msgspec.Struct, frozen=True, kw_only=True):
         return self.updated_at != self.created_at
 
 
+# Made once: a Decoder keeps what it learnt of Item's fields between calls.
 _STORED = msgspec.json.Decoder(Item)
 
 

@@ -11,13 +11,13 @@ from tests.desk_support import PASSWORD, add_user, desk_client, login, login_att
 from tests.support import RedisServer, TickerServer, cli
 from ticker.auth import hash_password
 from ticker.desk.passwords import (
-    MIN_LENGTH,
     REASONS,
     WeakPassword,
     check_new_password,
     common_passwords,
     password_error,
 )
+from ticker.model import PASSWORD_MIN
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ from ticker.desk.passwords import (
         (" " * 12, "blank"),
         ("\t \u00a0\u3000" * 4, "blank"),
         ("12345678", "short"),
-        ("x" * (MIN_LENGTH - 1), "short"),
+        ("x" * (PASSWORD_MIN - 1), "short"),
         ("كلمة سر", "short"),
         ("password    ", "common"),  # a common one padded to length
         ("Password12345", None),
@@ -36,7 +36,7 @@ from ticker.desk.passwords import (
         ("121212121212", "common"),  # "1212" and "121212" are common
         ("aaaaaaaaaaaa", "common"),  # one character repeated
         ("correct horse 42", None),
-        ("x" * (MIN_LENGTH - 1) + "y", None),
+        ("x" * (PASSWORD_MIN - 1) + "y", None),
         ("عاجل من بيروت ٢٤", None),
     ],
 )

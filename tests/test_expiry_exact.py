@@ -49,24 +49,24 @@ async def test_publish_and_correct_keep_the_millisecond(store: Store) -> None:
     )
     after = time.time() * 1000
     item = outcome.item
-    due = await expiry_ms(store, item["id"])
+    due = await expiry_ms(store, item.id)
     assert before + TTL * 1000 <= due <= after + TTL * 1000 + 1
     # The times shown keep whole seconds, and the item is not gone before created_at + ttl.
-    created = parse_rfc3339(item["created_at"]).timestamp() * 1000
-    assert parse_rfc3339(item["expires_at"]).timestamp() * 1000 == created + TTL * 1000
+    created = parse_rfc3339(item.created_at).timestamp() * 1000
+    assert parse_rfc3339(item.expires_at).timestamp() * 1000 == created + TTL * 1000
     assert due >= created + TTL * 1000
     assert await store.expire_due(due - 1) == []
     # A correction without ttl keeps the exact time; one with ttl counts from now.
     await publishing.correct(
-        store, channel, item["id"], ItemInput.parse({"text": "تصحيح"}, partial=True), "t"
+        store, channel, item.id, ItemInput.parse({"text": "تصحيح"}, partial=True), "t"
     )
-    assert await expiry_ms(store, item["id"]) == due
+    assert await expiry_ms(store, item.id) == due
     before = time.time() * 1000
     await publishing.correct(
-        store, channel, item["id"], ItemInput.parse({"ttl_seconds": TTL * 2}, partial=True), "t"
+        store, channel, item.id, ItemInput.parse({"ttl_seconds": TTL * 2}, partial=True), "t"
     )
     after = time.time() * 1000
-    due = await expiry_ms(store, item["id"])
+    due = await expiry_ms(store, item.id)
     assert before + 2 * TTL * 1000 <= due <= after + 2 * TTL * 1000 + 1
     assert await store.expire_due(due - 1) == []
     assert len(await store.expire_due(due)) == 1

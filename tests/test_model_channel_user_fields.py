@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from ticker.cli import main
 from ticker.model import (
     ROLES,
     TITLE_MAX,
@@ -118,3 +119,34 @@ def test_a_bad_channel_names_every_bad_field_at_once() -> None:
     with pytest.raises(ValidationError) as caught:
         Channel.parse(id="ok", title="t", lang="en", timezone="UTC", default_ttl_seconds=59)
     assert [e.field for e in caught.value.errors] == ["default_ttl_seconds"]
+
+
+# The command line checks with the same rules, before it asks Redis for anything (so these
+# run without one: the unreachable URL is never dialled).
+
+UNREACHABLE = ["--redis-url", "redis://127.0.0.1:1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["channel", "add", "Bad_Id"], "channel id must be 1 to 32 lower-case letters"),
+        (["channel", "add", "ok", "--lang", "Arabic"], "channel lang 'Arabic' is not a language"),
+        (["channel", "add", "ok", "--title", "x" * 101], "channel title must be 1 to 100"),
+        (["channel", "add", "ok", "--ttl", "59"], "channel default_ttl_seconds must be between"),
+        (["token", "create", "--name", "a b"], "a token name must be 1 to 64 letters"),
+        (["user", "add", ".hidden", "--role", "editor"], "a user name must be 1 to 64 letters"),
+    ],
+)
+def test_the_cli_refuses_what_the_model_refuses(
+    args: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*UNREACHABLE, *args]) == 1
+    assert capsys.readouterr().err.startswith(f"ticker: {says}")
+
+
+def test_the_cli_names_every_bad_channel_field_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["channel", "add", "Bad_Id", "--lang", "AR", "--timezone", "Mars/Base"]
+    assert main([*UNREACHABLE, *args]) == 1
+    err = capsys.readouterr().err
+    assert "channel id" in err and "channel lang" in err and "channel timezone" in err

@@ -12,7 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import RedisServer, TickerServer, cli, open_stream
-from ticker.store import Store, dumps
+from ticker.model import Item
+from ticker.store import Store
 
 REPLAY_MAX = 100
 TEXT = "عاجل: " + "تفاصيل الخبر " * 30  # ~400 bytes of UTF-8
@@ -32,6 +33,20 @@ def capped() -> Iterator[tuple[TickerServer, RedisServer]]:
     shutil.rmtree(redis_server.dir, ignore_errors=True)
 
 
+def new_item(channel: str, text: str = TEXT) -> Item:
+    """An item to publish: only its channel and text matter here."""
+    moment = "2026-11-29T21:31:00Z"
+    return Item(
+        channel=channel,
+        text=text,
+        url=None,
+        priority="urgent",
+        created_at=moment,
+        updated_at=moment,
+        expires_at=moment,
+    )
+
+
 async def redis_bytes_out(r: aioredis.Redis) -> int:
     return int((await r.info("stats"))["total_net_output_bytes"])
 
@@ -44,8 +59,7 @@ async def test_an_old_resume_reads_a_bounded_range(
         store = Store(r, "ticker:")
         quiet = []
         for channel in ("quiet",) * 3 + ("busy",) * 3000:
-            data = dumps({"channel": channel, "text": TEXT})
-            item = (await store.publish(channel, data, 10**13, "t")).item["id"]
+            item = (await store.publish(channel, new_item(channel), 10**13, "t")).item.id
             if channel == "quiet":
                 quiet.append(item)
         last = (await store.snapshot("busy", 1)).last_event_id

@@ -21,17 +21,17 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from ticker import __version__, publishing, server
-from ticker.auth import ROLES, hash_password
+from ticker.auth import hash_password
 from ticker.config import ConfigError, Settings
 from ticker.desk.passwords import WeakPassword, check_new_password
 from ticker.model import (
+    PRIORITIES,
+    ROLES,
     Channel,
     FieldError,
     ItemInput,
     ValidationError,
-    check_channel_id,
-    check_timezone,
-    check_ttl,
+    check_account_name,
     rfc3339,
     utc_now,
 )
@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     post = sub.add_parser("post", help="publish an item (same path as the API)")
     post.add_argument("--channel", required=True)
     post.add_argument("--url")
-    post.add_argument("--priority", choices=("urgent", "normal"))
+    post.add_argument("--priority", choices=PRIORITIES)
     post.add_argument("--ttl", type=int, help="lifetime in seconds (default: the channel's)")
     post.add_argument("text")
     post.set_defaults(run=cmd_post)
@@ -184,21 +184,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_channel_add(args: argparse.Namespace) -> int:
+    # The model's checks of what was given (the defaults pass them), before Redis is asked.
+    default = Channel(id=args.id, title=args.id)
     try:
-        check_channel_id(args.id)
-        if args.timezone is not None:
-            check_timezone(args.timezone)
-        if args.ttl is not None:
-            check_ttl(args.ttl)
-    except FieldError as exc:
-        raise CliError(f"channel {exc.field} {exc.message}") from None
+        given = Channel.parse(
+            id=args.id,
+            title=args.title or default.title,
+            lang=args.lang or default.lang,
+            timezone=args.timezone or default.timezone,
+            default_ttl_seconds=default.default_ttl_seconds if args.ttl is None else args.ttl,
+        )
+    except ValidationError as exc:
+        raise CliError("; ".join(f"channel {e.field} {e.message}" for e in exc.errors)) from None
 
     async def work(store: Store) -> None:
         old = await store.get_channel(args.id)
-        base = old or Channel(id=args.id, title=args.id)
+        base = old or default
         channel = Channel(
             id=args.id,
-            title=args.title or base.title,
+            title=given.title if args.title else base.title,
             lang=args.lang or base.lang,
             timezone=args.timezone or base.timezone,
             default_ttl_seconds=args.ttl or base.default_ttl_seconds,
@@ -221,7 +225,16 @@ def cmd_channel_list(args: argparse.Namespace) -> int:
 # token
 
 
+def _account_name(name: str, kind: str) -> None:
+    try:
+        check_account_name(name)
+    except FieldError as exc:
+        raise CliError(f"a {kind} name {exc.message}") from None
+
+
 def cmd_token_create(args: argparse.Namespace) -> int:
+    _account_name(args.name, "token")
+
     async def work(store: Store) -> None:
         if args.admin and args.channel:
             raise CliError("an --admin token covers every channel; leave out --channel")
@@ -284,6 +297,7 @@ def _read_password() -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
+    _account_name(args.name, "user")
     password = _read_password()
 
     async def work(store: Store) -> None:
@@ -365,7 +379,7 @@ def cmd_post(args: argparse.Namespace) -> int:
         if channel is None:
             raise CliError(f"there is no channel '{args.channel}' (see 'ticker channel list')")
         outcome = await publishing.publish(store, channel, inp, actor="cli")
-        print(json.dumps(outcome.item, ensure_ascii=False))
+        print(json.dumps(outcome.item.to_json(), ensure_ascii=False))
 
     return _with_store(args, work)
 

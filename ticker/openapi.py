@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of the public and publishing API (`/api/v1/openapi.json`).
 
 Written out by hand from docs/api.md, the contract; tests/test_openapi.py checks
-that every route of the app is in it and fuzzes the API against it.
+that every route of the app is in it and fuzzes the API against it. The patterns,
+limits and item fields come from ticker/model.py, where the server checks them, so
+the description cannot drift from the rules (tests/test_openapi_model.py).
 """
 
 from __future__ import annotations
@@ -12,11 +14,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ticker import __version__
-from ticker.model import PRIORITIES, REASON_MAX, TEXT_MAX, TTL_MAX, TTL_MIN, URL_MAX
+from ticker import __version__, model
+from ticker.model import (
+    IDEMPOTENCY_KEY_MAX,
+    PRIORITIES,
+    REASON_MAX,
+    SNAPSHOT_LIMIT,
+    SNAPSHOT_MAX,
+    TEXT_MAX,
+    TTL_MAX,
+    TTL_MIN,
+    URL_MAX,
+    Item,
+    schema_pattern,
+)
 
-EVENT_ID = {"type": "string", "pattern": "^[0-9]{1,20}-[0-9]{1,20}$", "example": "1764451860000-0"}
-CHANNEL_ID = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,31}$", "example": "lebanon"}
+EVENT_ID = {
+    "type": "string",
+    "pattern": schema_pattern(model.EVENT_ID),
+    "example": "1764451860000-0",
+}
+CHANNEL_ID = {"type": "string", "pattern": schema_pattern(model.CHANNEL_ID), "example": "lebanon"}
 TIME = {"type": "string", "format": "date-time", "example": "2026-11-29T21:31:00Z"}
 # What the API accepts as a link: an absolute http(s) URL, or "" / null for none.
 URL_IN = {
@@ -68,16 +86,7 @@ PUBLISHING_ERRORS = {
 SCHEMAS: dict[str, Any] = {
     "Item": {
         "type": "object",
-        "required": [
-            "id",
-            "channel",
-            "text",
-            "url",
-            "priority",
-            "created_at",
-            "updated_at",
-            "expires_at",
-        ],
+        "required": list(Item.__struct_fields__),
         "additionalProperties": False,
         "properties": {
             "id": EVENT_ID,
@@ -138,7 +147,7 @@ SCHEMAS: dict[str, Any] = {
                 **EVENT_ID,
                 "description": "Stream from here: nothing missed, nothing twice.",
             },
-            "items": {"type": "array", "items": _ref("Item"), "maxItems": 100},
+            "items": {"type": "array", "items": _ref("Item"), "maxItems": SNAPSHOT_MAX},
         },
     },
     "LagReport": {
@@ -302,7 +311,12 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "limit",
                     "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": SNAPSHOT_MAX,
+                        "default": SNAPSHOT_LIMIT,
+                    },
                 },
                 {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}},
             ],
@@ -321,7 +335,7 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "Idempotency-Key",
                     "in": "header",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "schema": {"type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX},
                 },
             ],
             "requestBody": {

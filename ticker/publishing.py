@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from datetime import datetime, timedelta
-from typing import Any
+
+import msgspec
 
 from ticker import logs
-from ticker.model import Channel, ItemInput, rfc3339, utc_now
+from ticker.model import Channel, Item, ItemInput, rfc3339, utc_now
 from ticker.store import Conflict, NotFound, PublishOutcome, Store, dumps
 
 __all__ = ["Clock", "IdempotencyMismatch", "NotFound", "clock", "correct", "publish", "retract"]
@@ -57,39 +57,37 @@ async def publish(
     now = exact.replace(microsecond=0)  # the item's times are shown to the second
     ttl = inp.ttl_seconds or channel.default_ttl_seconds
     expires = now + timedelta(seconds=ttl)
-    item = {
-        "channel": channel.id,
-        "text": inp.text,
-        "url": inp.url,
-        "priority": inp.priority or "urgent",
-        "created_at": rfc3339(now),
-        "updated_at": rfc3339(now),
-        "expires_at": rfc3339(expires),
-    }
+    if inp.text is None:  # ItemInput.parse(partial=False) requires it
+        raise ValueError("an item to publish needs its text")
+    item = Item(
+        channel=channel.id,
+        text=inp.text,
+        url=inp.url,
+        priority=inp.priority or "urgent",
+        created_at=rfc3339(now),
+        updated_at=rfc3339(now),
+        expires_at=rfc3339(expires),
+    )
     idempotency = None
     if idempotency_key is not None:
         # Scoped to the caller, so two desks' keys never collide.
         idempotency = (actor, idempotency_key, _fingerprint(inp))
-    outcome = await store.publish(
-        channel.id, dumps(item), _expiry_ms(exact, ttl), actor, idempotency
-    )
+    outcome = await store.publish(channel.id, item, _expiry_ms(exact, ttl), actor, idempotency)
     if not outcome.fingerprint_matches:
         raise IdempotencyMismatch(idempotency_key)
     if outcome.created:
         logs.action(
             "publish",
             channel=channel.id,
-            id=outcome.item["id"],
+            id=outcome.item.id,
             actor=actor,
-            priority=outcome.item["priority"],
-            text=outcome.item["text"],
+            priority=outcome.item.priority,
+            text=outcome.item.text,
         )
     return outcome
 
 
-async def correct(
-    store: Store, channel: Channel, item_id: str, inp: ItemInput, actor: str
-) -> dict[str, Any]:
+async def correct(store: Store, channel: Channel, item_id: str, inp: ItemInput, actor: str) -> Item:
     """Change the given fields of a live item; its id stays, `updated_at` moves.
 
     A new `ttl_seconds` counts from now. The write is a compare-and-set on the
@@ -99,27 +97,28 @@ async def correct(
         raw = await store.get_item_raw(channel.id, item_id)
         if raw is None:
             raise NotFound(item_id)
-        item = json.loads(raw)
+        old = Item.from_stored(item_id, raw)
         exact = clock.now()
         now = exact.replace(microsecond=0)
         expires_ms = None  # unchanged, to the millisecond
-        if inp.text is not None:
-            item["text"] = inp.text
-        if inp.url_given:
-            item["url"] = inp.url
-        if inp.priority is not None:
-            item["priority"] = inp.priority
+        expires_at = old.expires_at
         if inp.ttl_seconds is not None:
-            item["expires_at"] = rfc3339(now + timedelta(seconds=inp.ttl_seconds))
+            expires_at = rfc3339(now + timedelta(seconds=inp.ttl_seconds))
             expires_ms = _expiry_ms(exact, inp.ttl_seconds)
-        item["updated_at"] = rfc3339(now)
-        new_raw = dumps(item)
+        item = msgspec.structs.replace(
+            old,
+            text=old.text if inp.text is None else inp.text,
+            url=inp.url if inp.url_given else old.url,
+            priority=old.priority if inp.priority is None else inp.priority,
+            updated_at=rfc3339(now),
+            expires_at=expires_at,
+        )
         try:
-            await store.update(channel.id, item_id, raw, new_raw, expires_ms, actor)
+            await store.update(channel.id, item, raw, expires_ms, actor)
         except Conflict:
             continue
-        logs.action("correct", channel=channel.id, id=item_id, actor=actor, text=item["text"])
-        return {"id": item_id, **item}
+        logs.action("correct", channel=channel.id, id=item_id, actor=actor, text=item.text)
+        return item
     raise Conflict(item_id)
 
 

@@ -29,11 +29,13 @@ from ticker.desk.pages import redirect, render, require_csrf, require_post, requ
 from ticker.model import (
     CHANNEL_ID,
     EVENT_ID,
+    ITEM_INPUT_FIELDS,
     TEXT_MAX,
     TTL_MAX,
     TTL_MIN,
     Channel,
     FieldError,
+    Item,
     ItemInput,
     ValidationError,
     check_reason,
@@ -41,7 +43,7 @@ from ticker.model import (
     whole_number,
 )
 from ticker.services import services
-from ticker.store import Conflict, NotFound, Store, with_id
+from ticker.store import Conflict, NotFound, Store
 from ticker.store.desk import DeskStore
 
 # The notice after a redirect, by its `done` query parameter.
@@ -351,7 +353,7 @@ async def _publish(request: Request, session: Session, form: dict[str, str]) -> 
 # Correcting and retracting without JavaScript: a page per item.
 
 
-async def _item(request: Request, session: Session) -> tuple[Channel, dict[str, Any] | None]:
+async def _item(request: Request, session: Session) -> tuple[Channel, Item | None]:
     store = services(request).store
     channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
     channel = await store.get_channel(channel_id) if CHANNEL_ID.match(channel_id) else None
@@ -368,8 +370,7 @@ async def _item(request: Request, session: Session) -> tuple[Channel, dict[str, 
         )
     if not EVENT_ID.match(item_id):
         return channel, None
-    raw = await store.get_item_raw(channel.id, item_id)
-    return channel, None if raw is None else with_id(item_id, raw)
+    return channel, await store.get_item(channel.id, item_id)
 
 
 def _gone(channel: Channel) -> Response:
@@ -380,7 +381,8 @@ def _edit_page(
     request: Request,
     session: Session | None,
     channel: Channel,
-    item: dict[str, Any],
+    item_id: str,
+    item: Item | None,
     form: dict[str, str],
     *,
     status: int = 200,
@@ -388,11 +390,13 @@ def _edit_page(
     errors: dict[str, tuple[Message, dict[str, Any]]] | None = None,
     csrf: str | None = None,
 ) -> Response:
+    """The correction page of item `item_id`; `item` None when Redis is down (the page
+    then shows the posted form alone)."""
     context: dict[str, Any] = {
         "page": "edit",
         "channel": channel,
-        "item": item_view(item, channel, translator(request)) if "created_at" in item else None,
-        "item_id": item["id"],
+        "item": None if item is None else item_view(item, channel, translator(request)),
+        "item_id": item_id,
         "form": form,
         "errors": errors or {},
         "message": message,
@@ -407,18 +411,13 @@ async def edit_page(request: Request) -> Response:
     channel, item = await _item(request, session)
     if item is None:
         return _gone(channel)
-    form = {
-        "text": item["text"],
-        "url": item.get("url") or "",
-        "priority": item.get("priority", "urgent"),
-        "ttl_seconds": "",
-    }
-    return _edit_page(request, session, channel, item, form)
+    form = {"text": item.text, "url": item.url or "", "priority": item.priority, "ttl_seconds": ""}
+    return _edit_page(request, session, channel, item.id, item, form)
 
 
 async def edit_item(request: Request) -> Response:
     data = await read_form(request)
-    form = {k: data.get(k, "") for k in ("text", "url", "priority", "ttl_seconds")}
+    form = {k: data.get(k, "") for k in ITEM_INPUT_FIELDS}
     channel_id, item_id = request.path_params["channel"], request.path_params["item_id"]
 
     def unavailable(session: Session | None, csrf: str | None = None) -> Response:
@@ -428,7 +427,8 @@ async def edit_item(request: Request) -> Response:
             request,
             session,
             fallback,
-            {"id": item_id},
+            item_id,
+            None,
             form,
             status=503,
             message=N_(
@@ -456,7 +456,7 @@ async def edit_item(request: Request) -> Response:
         body: dict[str, Any] = {
             "text": form["text"],
             "url": form["url"] or None,
-            "priority": form["priority"] or item.get("priority", "urgent"),
+            "priority": form["priority"] or item.priority,
         }
         inp = _item_input(body, form["ttl_seconds"], partial=True)
         if isinstance(inp, list):
@@ -464,6 +464,7 @@ async def edit_item(request: Request) -> Response:
                 request,
                 session,
                 channel,
+                item.id,
                 item,
                 form,
                 status=422,
@@ -478,7 +479,14 @@ async def edit_item(request: Request) -> Response:
             return _gone(channel)
         except Conflict:
             return _edit_page(
-                request, session, channel, item, form, status=409, message=N_("That did not work")
+                request,
+                session,
+                channel,
+                item.id,
+                item,
+                form,
+                status=409,
+                message=N_("That did not work"),
             )
     except REDIS_DOWN:
         return unavailable(session)
@@ -489,7 +497,7 @@ def _retract_page(
     request: Request,
     session: Session,
     channel: Channel,
-    item: dict[str, Any],
+    item: Item,
     reason: str = "",
     *,
     status: int = 200,
@@ -538,7 +546,7 @@ async def retract_item(request: Request) -> Response:
         return _retract_page(request, session, channel, item, raw_reason, status=422, error=True)
     try:
         await publishing.retract(
-            services(request).store, channel, item["id"], reason, session.principal.actor
+            services(request).store, channel, item.id, reason, session.principal.actor
         )
     except NotFound:
         return _gone(channel)

@@ -6,16 +6,24 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from ticker.desk.i18n import Translator, clock
-from ticker.model import Channel, parse_event_id, parse_rfc3339
+from ticker.model import (
+    SNAPSHOT_MAX,
+    Channel,
+    EventType,
+    Item,
+    newest_first,
+    parse_event_id,
+    parse_rfc3339,
+)
 from ticker.store import Store
 from ticker.store.desk import DeskStore
 
 LIFETIME_HOURS = (1, 3, 6, 12, 24)
 ENDED_WINDOW_MS = 24 * 3600 * 1000
 ENDED_MAX = 20
+ENDINGS = frozenset({EventType.RETRACT, EventType.EXPIRE})
 
 
 def hhmm(moment: datetime, timezone: str, lang: str) -> str:
@@ -59,32 +67,31 @@ class ItemView:
         return (parse_rfc3339(self.expires_at).timestamp() - time.time()) / 3600
 
 
-def item_view(item: dict[str, Any], channel: Channel, t: Translator) -> ItemView:
-    created = parse_rfc3339(item["created_at"])
-    expires = parse_rfc3339(item["expires_at"])
+def item_view(item: Item, channel: Channel, t: Translator) -> ItemView:
+    created = parse_rfc3339(item.created_at)
+    expires = parse_rfc3339(item.expires_at)
     return ItemView(
-        id=item["id"],
+        id=item.id,
         channel=channel,
-        text=item["text"],
-        url=item.get("url"),
-        priority=item.get("priority", "urgent"),
-        created_at=item["created_at"],
-        updated_at=item.get("updated_at", item["created_at"]),
-        expires_at=item["expires_at"],
+        text=item.text,
+        url=item.url,
+        priority=item.priority,
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        expires_at=item.expires_at,
         time=hhmm(created, channel.timezone, t.lang),
         left=time_left(expires.timestamp() - time.time(), t),
-        corrected=item.get("updated_at", item["created_at"]) != item["created_at"],
+        corrected=item.corrected,
     )
 
 
 async def live_items(store: Store, channels: list[Channel], t: Translator) -> list[ItemView]:
     """The current items of these channels, newest first."""
-    views: list[ItemView] = []
+    items: list[Item] = []
     for channel in channels:
-        snapshot = await store.snapshot(channel.id, 100)
-        views.extend(item_view(item, channel, t) for item in snapshot.items)
-    views.sort(key=lambda v: parse_event_id(v.id), reverse=True)
-    return views
+        items.extend((await store.snapshot(channel.id, SNAPSHOT_MAX)).live)
+    by_id = {c.id: c for c in channels}
+    return [item_view(item, by_id[item.channel], t) for item in newest_first(items)]
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class EndedView:
     id: str
     channel: Channel
     text: str
-    kind: str  # "retract" or "expire"
+    kind: EventType  # RETRACT or EXPIRE
     reason: str | None
     published: str  # HH:MM of the first publication
     time: str  # HH:MM of the end
@@ -105,10 +112,12 @@ async def recently_ended(desk: DeskStore, channels: list[Channel], lang: str) ->
     out: list[EndedView] = []
     for entry in await desk.audit(oldest=f"{since}-0", count=1000):
         channel = by_id.get(entry.channel)
-        if entry.type not in ("retract", "expire") or channel is None or not entry.old:
+        if entry.type not in ENDINGS or channel is None or not entry.old:
             continue
+        kind = EventType(entry.type)
+        # Read loosely, not as an Item: audit records outlive the log by a year.
         old = json.loads(entry.old)
-        reason = json.loads(entry.data).get("reason") if entry.type == "retract" else None
+        reason = json.loads(entry.data).get("reason") if kind is EventType.RETRACT else None
         ended_at = datetime.fromtimestamp(parse_event_id(entry.id)[0] / 1000, UTC)
         created = old.get("created_at")
         published = hhmm(parse_rfc3339(created), channel.timezone, lang) if created else ""
@@ -117,7 +126,7 @@ async def recently_ended(desk: DeskStore, channels: list[Channel], lang: str) ->
                 entry.item,
                 channel,
                 old.get("text", ""),
-                entry.type,
+                kind,
                 reason,
                 published,
                 hhmm(ended_at, channel.timezone, lang),

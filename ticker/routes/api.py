@@ -14,18 +14,17 @@ from ticker.auth import authenticate, require_channel
 from ticker.http import not_modified
 from ticker.model import (
     EVENT_ID,
+    IDEMPOTENCY_KEY_MAX,
     FieldError,
     ItemInput,
     ValidationError,
+    check_limit,
     check_reason,
-    whole_number,
 )
 from ticker.problems import Problem, invalid_fields
 from ticker.routes.common import PUBLIC_HEADERS, known_channel, read_json
 from ticker.services import services
 from ticker.store import NotFound, dumps
-
-IDEMPOTENCY_KEY_MAX = 255
 
 
 async def list_channels(request: Request) -> Response:
@@ -38,11 +37,12 @@ async def list_channels(request: Request) -> Response:
 
 async def list_items(request: Request) -> Response:
     channel = await known_channel(request, request.path_params["channel"])
-    limit = _limit(request.query_params.get("limit"))
+    try:
+        limit = check_limit(request.query_params.get("limit"))
+    except FieldError as exc:
+        raise invalid_fields([exc]) from None
     snapshot = await services(request).store.snapshot(channel.id, limit)
-    body = dumps(
-        {"channel": channel.id, "last_event_id": snapshot.last_event_id, "items": snapshot.items}
-    ).encode()
+    body = dumps(snapshot.to_json()).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     max_age = services(request).settings.snapshot_max_age
     headers = {**PUBLIC_HEADERS, "ETag": etag, "Cache-Control": f"public, max-age={max_age}"}
@@ -72,9 +72,9 @@ async def publish_item(request: Request) -> Response:
     except NotFound:
         raise Problem(404, f"There is no channel '{channel.id}'.") from None
     item = outcome.item
-    location = f"/api/v1/channels/{channel.id}/items/{item['id']}"
+    location = f"/api/v1/channels/{channel.id}/items/{item.id}"
     return JSONResponse(
-        item, status_code=201 if outcome.created else 200, headers={"Location": location}
+        item.to_json(), status_code=201 if outcome.created else 200, headers={"Location": location}
     )
 
 
@@ -89,7 +89,7 @@ async def correct_item(request: Request) -> Response:
         item = await publishing.correct(svc.store, channel, item_id, inp, principal.actor)
     except NotFound:
         raise _no_item(channel.id, item_id) from None
-    return JSONResponse(item)
+    return JSONResponse(item.to_json())
 
 
 async def retract_item(request: Request) -> Response:
@@ -139,13 +139,6 @@ def _no_item(channel: str, item_id: str) -> Problem:
     )
 
 
-def _limit(raw: str | None) -> int:
-    if raw is None:
-        return 20
-    limit = whole_number(raw, 1, 100)
-    if limit is None:
-        raise invalid_fields([FieldError("limit", "must be a whole number from 1 to 100")])
-    return limit
 
 
 async def _has_body(request: Request) -> bool:

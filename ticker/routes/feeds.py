@@ -21,7 +21,6 @@ import html
 import uuid
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
 
 from feedgen.feed import FeedGenerator
 from starlette.requests import Request
@@ -29,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ticker.http import not_modified
-from ticker.model import Channel, normalise_text, parse_event_id, parse_rfc3339
+from ticker.model import Channel, Item, normalise_text, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base
 from ticker.services import services
@@ -67,9 +66,9 @@ async def feed(request: Request) -> Response:
     base = public_base(request)
     author = svc.settings.newsroom_name
     if kind == "json":
-        body = _json_feed(channel, snapshot.items, base, author).encode()
+        body = _json_feed(channel, snapshot.live, base, author).encode()
     else:
-        body = _xml_feed(channel, snapshot.items, base, kind, updated, author)
+        body = _xml_feed(channel, snapshot.live, base, kind, updated, author)
     etag = f'"{position}.{hashlib.sha256(body).hexdigest()[:16]}"'
     modified_s = last_modified_seconds(changed_ms, now_ms)
     headers = {
@@ -97,7 +96,7 @@ def last_modified_seconds(changed_ms: int, now_ms: int) -> int:
 
 def _xml_feed(
     channel: Channel,
-    items: list[dict[str, Any]],
+    items: list[Item],
     base: str,
     kind: str,
     updated: datetime,
@@ -122,26 +121,26 @@ def _xml_feed(
     fg.lastBuildDate(updated)
     # feedgen prepends entries; add oldest first so the feed reads newest first.
     for item in reversed(items):
-        plain = normalise_text(item["text"])
+        plain = normalise_text(item.text)
         entry = fg.add_entry()
-        entry.id(item_uuid(channel.id, item["id"]))
-        entry.guid(item_uuid(channel.id, item["id"]), permalink=False)
+        entry.id(item_uuid(channel.id, item.id))
+        entry.guid(item_uuid(channel.id, item.id), permalink=False)
         # Titles are plain text in both formats (lxml escapes them once for XML). RSS
         # descriptions are HTML by convention, so there the text is HTML-escaped first:
         # "<b>" in an item shows as "<b>", never as markup.
         entry.title(plain)
         entry.description(plain if kind == "atom" else html.escape(plain, quote=False))
-        entry.link(href=item["url"] or f"{page}#item-{item['id']}")
-        entry.published(parse_rfc3339(item["created_at"]))
-        entry.updated(parse_rfc3339(item["updated_at"]))
-        if item["priority"] == "urgent":
+        entry.link(href=item.url or f"{page}#item-{item.id}")
+        entry.published(parse_rfc3339(item.created_at))
+        entry.updated(parse_rfc3339(item.updated_at))
+        if item.priority == "urgent":
             entry.category(term="urgent", label="عاجل" if channel.lang == "ar" else "urgent")
     if kind == "atom":
         return fg.atom_str(pretty=True)
     return fg.rss_str(pretty=True)
 
 
-def _json_feed(channel: Channel, items: list[dict[str, Any]], base: str, author: str) -> str:
+def _json_feed(channel: Channel, items: list[Item], base: str, author: str) -> str:
     page = live_page(base, channel.id)
     return dumps(
         {
@@ -153,14 +152,14 @@ def _json_feed(channel: Channel, items: list[dict[str, Any]], base: str, author:
             "authors": [{"name": author}],
             "items": [
                 {
-                    "id": item_uuid(channel.id, item["id"]),
-                    "url": item["url"] or f"{page}#item-{item['id']}",
-                    "title": item["text"],
-                    "content_text": item["text"],
-                    "date_published": item["created_at"],
-                    "date_modified": item["updated_at"],
-                    "tags": [item["priority"]],
-                    "_ticker": {"id": item["id"], "expires_at": item["expires_at"]},
+                    "id": item_uuid(channel.id, item.id),
+                    "url": item.url or f"{page}#item-{item.id}",
+                    "title": item.text,
+                    "content_text": item.text,
+                    "date_published": item.created_at,
+                    "date_modified": item.updated_at,
+                    "tags": [item.priority],
+                    "_ticker": {"id": item.id, "expires_at": item.expires_at},
                 }
                 for item in items
             ],

@@ -16,7 +16,6 @@ from ticker.store.store import (
     TokenRecord,
     UserRecord,
     dumps,
-    with_id,
 )
 
 __all__ = [
@@ -37,5 +36,4 @@ __all__ = [
     "dumps",
     "open_store",
     "reader_client",
-    "with_id",
 ]

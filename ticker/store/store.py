@@ -9,10 +9,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
-from ticker.model import Channel, parse_event_id
+from ticker.model import SNAPSHOT_MAX, Channel, Item, newest_first
 from ticker.store import scripts
 from ticker.store.keys import Keys
 
@@ -42,11 +43,6 @@ def decoded(value: bytes | str) -> str:
     # The store's clients decode replies (decode_responses=True); redis-py's types
     # cannot say so, and a client made without it would hand back bytes.
     return value.decode() if isinstance(value, bytes) else value
-
-
-def with_id(item_id: str, raw: str) -> dict[str, Any]:
-    """The public Item from its stored JSON (stored without its id, which is the hash field)."""
-    return {"id": item_id, **json.loads(raw)}
 
 
 class NotFound(Exception):
@@ -89,15 +85,26 @@ class LogEntry:
 
 @dataclass(frozen=True)
 class Snapshot:
+    """A channel's live items and the id of the last event they reflect (docs/api.md,
+    "Snapshot")."""
+
     channel: str
     last_event_id: str
-    items: list[dict[str, Any]]  # newest first
+    live: list[Item]  # newest first
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The items as JSON, as the wire and the fan-out's snapshots carry them."""
+        return [item.to_json() for item in self.live]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"channel": self.channel, "last_event_id": self.last_event_id, "items": self.items}
 
 
 @dataclass(frozen=True)
 class PublishOutcome:
     created: bool
-    item: dict[str, Any]
+    item: Item
     fingerprint_matches: bool = True
 
 
@@ -165,10 +172,6 @@ class UserRecord:
         }
 
 
-def _sort_newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda item: parse_event_id(item["id"]), reverse=True)
-
-
 def hash_token(token: str) -> str:
     # Tokens carry 256 random bits, so a plain SHA-256 is a safe, fast lookup key.
     return hashlib.sha256(token.encode()).hexdigest()
@@ -224,33 +227,38 @@ class Store:
 
     # Items
 
-    async def snapshot(self, channel: str, limit: int = 100) -> Snapshot:
+    async def snapshot(self, channel: str, limit: int = SNAPSHOT_MAX) -> Snapshot:
         # One MULTI: the items and the id of the last event they reflect, read together.
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(self.keys.items(channel))
             pipe.hget(self.keys.last, channel)
             raw_items, last = await pipe.execute()
-        items = _sort_newest_first([with_id(i, raw) for i, raw in raw_items.items()])
-        return Snapshot(channel, last or "0-0", items[:limit])
+        return Snapshot(channel, last or "0-0", _live(raw_items, limit))
 
     async def get_item_raw(self, channel: str, item_id: str) -> str | None:
+        """A live item's stored JSON, exactly: what `update` compares before it writes."""
         raw = await self.redis.hget(self.keys.items(channel), item_id)
         return None if raw is None else decoded(raw)
+
+    async def get_item(self, channel: str, item_id: str) -> Item | None:
+        raw = await self.get_item_raw(channel, item_id)
+        return None if raw is None else Item.from_stored(item_id, raw)
 
     async def publish(
         self,
         channel: str,
-        item_json: str,
+        item: Item,
         expires_ms: int,
         actor: str,
         idempotency: tuple[str, str, str] | None = None,
     ) -> PublishOutcome:
-        """Append a publish event and add the item, atomically.
+        """Append a publish event and add the item (its id is the event's), atomically.
 
         `idempotency` is (scope, key, fingerprint of the request): a retry with the
         same scope and key returns the first result instead of publishing again.
         """
         k = self.keys
+        item_json = dumps(item.stored())
         fingerprint, idem_key = "", k.idempotency("-", channel, "-")
         if idempotency is not None:
             scope, key, fingerprint = idempotency
@@ -264,24 +272,24 @@ class Store:
         if status == -1:
             raise NotFound(channel)
         if status == 1:
-            return PublishOutcome(True, with_id(result[1], item_json))
+            return PublishOutcome(True, msgspec.structs.replace(item, id=result[1]))
         prior_fingerprint, prior_id, prior_json = result[1].split("\n", 2)
         return PublishOutcome(
-            False, with_id(prior_id, prior_json), prior_fingerprint == fingerprint
+            False, Item.from_stored(prior_id, prior_json), prior_fingerprint == fingerprint
         )
 
     async def update(
         self,
         channel: str,
-        item_id: str,
+        item: Item,
         old_json: str,
-        new_json: str,
         expires_ms: int | None,
         actor: str,
     ) -> str:
-        """Replace a live item if it is still `old_json`; `expires_ms` None keeps its
-        expiry time as it is (to the millisecond)."""
+        """Replace a live item with `item` (of the same id) if it is still `old_json`;
+        `expires_ms` None keeps its expiry time as it is (to the millisecond)."""
         k = self.keys
+        item_id, new_json = item.id, dumps(item.stored())
         result = await self._replicated(
             self._update,
             keys=[k.log, k.items(channel), k.expiry, k.last, k.audit],
@@ -480,7 +488,7 @@ class Store:
 
     # Feeds and the fleet view
 
-    async def snapshot_at(self, channel: str, limit: int = 100) -> tuple[Snapshot, int]:
+    async def snapshot_at(self, channel: str, limit: int = SNAPSHOT_MAX) -> tuple[Snapshot, int]:
         """The snapshot and Redis's clock in ms, read in one MULTI: a feed's Last-Modified
         must not claim a second in which a later change could still be logged."""
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -488,8 +496,8 @@ class Store:
             pipe.hget(self.keys.last, channel)
             pipe.time()
             raw_items, last, (seconds, micros) = await pipe.execute()
-        items = _sort_newest_first([with_id(i, raw) for i, raw in raw_items.items()])
-        return Snapshot(channel, last or "0-0", items[:limit]), seconds * 1000 + micros // 1000
+        snapshot = Snapshot(channel, last or "0-0", _live(raw_items, limit))
+        return snapshot, seconds * 1000 + micros // 1000
 
     async def beat(self, process_id: str, record: str, ttl_ms: int, now_ms: int) -> None:
         """Write a process's heartbeat; it vanishes `ttl_ms` after the last one. The index
@@ -554,6 +562,11 @@ def _user(data: dict[str, Any]) -> UserRecord:
         disabled=bool(data.get("disabled", False)),
         created_at=data.get("created_at", ""),
     )
+
+
+def _live(stored: dict[str, str], limit: int) -> list[Item]:
+    """The `limit` newest of a channel's items, from its hash (item id -> stored JSON)."""
+    return newest_first(Item.from_stored(i, raw) for i, raw in stored.items())[:limit]
 
 
 def _pairs(flat: list[str]) -> dict[str, str]:

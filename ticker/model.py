@@ -206,7 +206,7 @@ def _uri_part(text: str) -> str:
 
 
 def check_priority(value: Any) -> str:
-    if value not in PRIORITIES:
+    if not isinstance(value, str) or value not in PRIORITIES:
         raise FieldError("priority", 'must be "urgent" or "normal"')
     return value
 

@@ -18,10 +18,11 @@ from ticker.http import BodyTooLarge, read_body
 FORM_LIMIT = 16 * 1024
 FORM_FIELDS = 200
 
-Form = ImmutableMultiDict
+# A form's fields: the desk has no file uploads, so every value is text.
+Form = ImmutableMultiDict[str, str]
 
 
-async def read_form(request: Request) -> ImmutableMultiDict[str, str]:
+async def read_form(request: Request) -> Form:
     try:
         body = await read_body(request, FORM_LIMIT)
     except BodyTooLarge:

@@ -125,7 +125,7 @@ def _parse(body: object, partial: bool) -> ItemInput:
 
 
 def _item_id(request: Request) -> str:
-    item_id = request.path_params["item_id"]
+    item_id: str = request.path_params["item_id"]
     if not EVENT_ID.match(item_id):
         raise _no_item(request.path_params["channel"], item_id)
     return item_id
@@ -137,8 +137,6 @@ def _no_item(channel: str, item_id: str) -> Problem:
         f"There is no live item '{item_id}' on channel '{channel}' (it may have expired "
         "or been retracted).",
     )
-
-
 
 
 async def _has_body(request: Request) -> bool:

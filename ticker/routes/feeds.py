@@ -135,9 +135,9 @@ def _xml_feed(
         entry.updated(parse_rfc3339(item.updated_at))
         if item.priority == "urgent":
             entry.category(term="urgent", label="عاجل" if channel.lang == "ar" else "urgent")
-    if kind == "atom":
-        return fg.atom_str(pretty=True)
-    return fg.rss_str(pretty=True)
+    # feedgen is untyped; both give the document as bytes.
+    feed: bytes = fg.atom_str(pretty=True) if kind == "atom" else fg.rss_str(pretty=True)
+    return feed
 
 
 def _json_feed(channel: Channel, items: list[Item], base: str, author: str) -> str:

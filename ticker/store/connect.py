@@ -69,7 +69,8 @@ def _client(settings: Settings, *, socket_timeout: float, connect_timeout: float
                 "socket_connect_timeout": connect_timeout,
             },
         )
-        return sentinel.master_for(settings.redis_sentinel_master, **options)
+        master: Redis = sentinel.master_for(settings.redis_sentinel_master, **options)
+        return master
     if not settings.redis_url:
         raise ConfigError(
             "Set REDIS_URL or REDIS_SENTINELS (ticker serve starts an embedded "

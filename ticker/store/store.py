@@ -221,8 +221,11 @@ class Store:
     async def save_channel(self, channel: Channel, actor: str = "") -> str:
         """Add or change a channel; the change is an event, so every process learns of it."""
         k = self.keys
-        return await self._save_channel(
-            keys=[k.channels, k.log, k.audit], args=[channel.id, dumps(channel.to_json()), actor]
+        return decoded(
+            await self._save_channel(
+                keys=[k.channels, k.log, k.audit],
+                args=[channel.id, dumps(channel.to_json()), actor],
+            )
         )
 
     # Items
@@ -306,7 +309,7 @@ class Store:
             raise NotFound(item_id)
         if int(result[0]) == 0:
             raise Conflict(item_id)
-        return result[1]
+        return decoded(result[1])
 
     async def retract(self, channel: str, item_id: str, reason: str | None, actor: str) -> str:
         k = self.keys
@@ -318,7 +321,7 @@ class Store:
         )
         if int(result[0]) == -1:
             raise NotFound(item_id)
-        return result[1]
+        return decoded(result[1])
 
     async def _replicated(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         """Run a change script; with `replicas`, wait on the same connection until that many
@@ -336,9 +339,10 @@ class Store:
     async def expire_due(self, now_ms: int, batch: int = 500) -> list[str]:
         """Expire items whose time has passed; returns the expire events' ids."""
         k = self.keys
-        return await self._expire(
+        ids = await self._expire(
             keys=[k.log, k.expiry, k.last, k.audit], args=[now_ms, batch, k.prefix]
         )
+        return [decoded(i) for i in ids]
 
     async def trim(self, min_ms: int) -> int:
         """Remove log entries older than `min_ms`, exactly (not approximately: see

@@ -11,10 +11,6 @@ from ticker.model import Channel, parse_event_id
 from ticker.services import services
 
 
-def newest_first(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(items, key=lambda item: parse_event_id(item["id"]), reverse=True)
-
-
 async def find_channels(request: Request, ids: list[str]) -> list[Channel] | None:
     """Every channel named, from the fan-out's copy or Redis; None if one does not exist."""
     svc = services(request)

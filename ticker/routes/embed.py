@@ -20,8 +20,8 @@ from ticker.bidi import isolate_digits
 from ticker.embed.assets import favicon, serve, style_url, styles, widget, widget_url
 from ticker.embed.options import parse_options
 from ticker.embed.render import make_box
-from ticker.embed.state import find_channels, newest_first, seed, snapshots
-from ticker.model import CHANNEL_ID, Channel
+from ticker.embed.state import find_channels, seed, snapshots
+from ticker.model import CHANNEL_ID, Channel, newest_first
 from ticker.problems import Problem
 from ticker.routes.common import public_base, services
 

@@ -21,9 +21,9 @@ from ticker.assets import WEB_DIR, templates
 from ticker.embed.assets import serve, widget_url
 from ticker.embed.options import Options, find_zone
 from ticker.embed.render import clock, make_box
-from ticker.embed.state import find_channels, newest_first, seed, snapshots
+from ticker.embed.state import find_channels, seed, snapshots
 from ticker.http import Asset, not_modified
-from ticker.model import CHANNEL_ID, Channel, parse_event_id, rfc3339
+from ticker.model import CHANNEL_ID, Channel, newest_first, parse_event_id, rfc3339
 from ticker.problems import Problem
 from ticker.routes.common import public_base
 from ticker.routes.embed import PAGE_POLICY

@@ -71,9 +71,11 @@ class MemoryBroker:
             "channel", channel_id, dumps({"id": channel_id, "title": title or channel_id})
         )
 
-    def publish(self, channel: str, text: str, expires_at: str = EXPIRES_AT) -> LogEntry:
+    def publish(
+        self, channel: str, text: str, expires_at: str = EXPIRES_AT, at: str = ""
+    ) -> LogEntry:
         item = {"channel": channel, "text": text, "priority": "normal", "expires_at": expires_at}
-        return self.add("publish", channel, dumps(item))
+        return self.add("publish", channel, dumps(item), at=at)
 
     def update(self, channel: str, item_id: str, text: str) -> LogEntry:
         old = json.loads(self.items[channel][item_id])

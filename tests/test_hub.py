@@ -33,12 +33,16 @@ BLOCK = 0.02  # the memory broker's block time: a quiet log is looked at again t
 class Recorder(Subscriber):
     """Keeps every write it is given, as bytes, and counts its pings."""
 
-    __slots__ = ("pings", "writes")
+    __slots__ = ("farewell_ms", "pings", "writes")
 
     def __init__(self, channels: frozenset[str] | None = None) -> None:
         super().__init__(channels)
         self.writes: list[bytes] = []
         self.pings = 0
+        self.farewell_ms: int | None = None
+
+    def close(self, retry_ms: int) -> None:
+        self.farewell_ms = retry_ms
 
     def write(self, frame: Frame) -> None:
         self.writes.append(frame.raw)
@@ -534,6 +538,19 @@ async def test_pings_go_to_the_streams_of_quiet_channels(broker: MemoryBroker) -
     await until(lambda: quiet.pings >= 2, "two ping rounds")
     assert busy.pings == 0 and everything.pings == 0
     await fanout.stop()
+
+
+async def test_stopping_asks_each_client_back_after_a_delay_of_its_own(
+    broker: MemoryBroker,
+) -> None:
+    fanout = await started(broker, retry_ms=2000)
+    subs = [Recorder(only("a")) for _ in range(20)]
+    for sub in subs:
+        fanout.subscribe(sub, None)
+    await fanout.stop()
+    delays = [sub.farewell_ms for sub in subs]
+    assert all(d is not None and 2000 <= d <= 10_000 for d in delays), delays
+    assert len(set(delays)) > 1, f"every stream got the same delay: {delays}"
 
 
 def test_the_memory_broker_numbers_entries_as_redis_does() -> None:

@@ -21,7 +21,7 @@ from ticker.config import Settings
 from ticker.fanout.reach import Reach
 from ticker.fanout.state import PUBLIC_TYPES, Event, State, entry_frame
 from ticker.fanout.subscriber import Subscriber
-from ticker.frames import Frame, frame_of
+from ticker.frames import Frame, farewell_retry_ms, frame_of
 from ticker.model import EventId, format_event_id, parse_event_id
 
 __all__ = ["COALESCE_BYTES", "FUTURE_TOLERANCE_MS", "Hub"]
@@ -207,8 +207,10 @@ class Hub:
                 sub.push(state.reset_frame(channel))
 
     def close_all(self, retry_ms: int) -> None:
+        """On shutdown: ask every client to come back after a random delay (each its
+        own draw from `retry_ms`), so that they do not all come back at once."""
         for sub in self.subscribers():
-            sub.close(retry_ms)
+            sub.close(farewell_retry_ms(retry_ms))
 
     # Delivery
 

@@ -29,7 +29,6 @@ from ticker.fanout.hub import Hub
 from ticker.fanout.reach import Reach
 from ticker.fanout.state import State
 from ticker.fanout.subscriber import Subscriber
-from ticker.frames import farewell_retry_ms
 from ticker.model import Channel, EventId
 from ticker.store import LogEntry
 
@@ -114,8 +113,7 @@ class Fanout:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        # Ask every client to come back after a random delay: no reconnect storm.
-        self.hub.close_all(farewell_retry_ms(self.settings.retry_ms))
+        self.hub.close_all(self.settings.retry_ms)
         await self.broker.close()
 
     def run_soon(self, resuming: Coroutine[None, None, None]) -> None:

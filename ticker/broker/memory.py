@@ -127,7 +127,7 @@ class MemoryBroker:
         return LoadedState(
             head=self.head,
             channels=dict(self.channels),
-            items={channel: dict(items) for channel, items in self.items.items()},
+            items={channel: dict(self.items.get(channel, {})) for channel in self.channels},
             last=dict(self.last),
             recent=self.entries[-recent:] if recent else [],
             trimmed=self.trimmed,

@@ -24,6 +24,10 @@ EXPIRES_AT = "2099-01-01T00:00:00Z"  # what the helpers' items carry unless told
 
 
 class MemoryBroker:
+    """The log in memory. Write with `add` (or `save_channel`, `publish`, `update`,
+    `retract`, `expire`), which apply each entry to the state as the scripts do; break
+    it with `trim`, `lose_everything`, `lose_after`, `begin_epoch` and `down`."""
+
     def __init__(self, block_seconds: float = BLOCK_MS / 1000) -> None:
         self.block_seconds = block_seconds  # how long a read waits for an entry
         self.down = False  # every call raises BrokerError, as with Redis gone

@@ -63,6 +63,13 @@ class EpochChanged(Exception):
 
 
 class Fanout:
+    """The process's fan-out: give it a broker, `start()` it, and subscribe streams.
+
+    It owns the state, the reach counts and the hub; what the app reads of them
+    (channels, head, counts) goes through here, so callers need not know the parts.
+    `stop()` closes the broker it was given.
+    """
+
     def __init__(self, broker: Broker, settings: Settings) -> None:
         self.broker = broker
         self.settings = settings

@@ -28,6 +28,8 @@ class BrokerError(Exception):
 
 
 class RedisBroker:
+    """The `Broker` of ticker/broker/ on Redis (it satisfies the protocol by shape)."""
+
     def __init__(self, store: Store, reader: Redis) -> None:
         self.store = store
         self.reader = reader

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import RedisServer
+from ticker.broker import RedisBroker
 from ticker.config import Settings
 from ticker.fanout import BLOCK_MS, Fanout, Subscriber
 from ticker.frames import Frame
@@ -135,12 +136,11 @@ async def running(redis_server: RedisServer) -> AsyncIterator[tuple[Fanout, Stor
     await store.save_channel(Channel("a", "A"))
     await store.save_channel(Channel("b", "B"))
     reader = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    fanout = Fanout(open_store(reader, settings), reader, settings)
+    fanout = Fanout(RedisBroker(open_store(reader, settings), reader), settings)
     fanout.start()
     await fanout.wait_ready(10)
     yield fanout, store
-    await fanout.stop()
-    await fanout.store.redis.aclose()
+    await fanout.stop()  # closes `reader` too
     await api.aclose()
 
 
@@ -184,14 +184,14 @@ async def test_a_long_replay_is_capped_then_reset(running: tuple[Fanout, Store])
     resuming = fanout.subscribe(both, parse_event_id(start))
     assert resuming is not None
     reads: list[int] = []
-    original = fanout.store.read_range
+    original = fanout.broker.history
 
     async def counted(after: str, upto: str, limit: int):  # type: ignore[no-untyped-def]
         found = await original(after, upto, limit)
         reads.append(len(found.entries))
         return found
 
-    fanout.store.read_range = counted  # type: ignore[method-assign]
+    fanout.broker.history = counted  # type: ignore[method-assign]
     await resuming
     assert reads == [10]  # one bounded read, not the 32 entries after `start`
     events = both.events()

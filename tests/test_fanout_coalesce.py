@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import RedisServer
+from ticker.broker import RedisBroker
 from ticker.config import Settings
 from ticker.fanout import COALESCE_BYTES, Fanout, Subscriber
 from ticker.frames import Frame
@@ -71,7 +72,7 @@ async def fanout(redis_server: RedisServer) -> AsyncIterator[Fanout]:
     redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     # Never started: the test hands it the entries its reader would have read. A long
     # pass still reads ahead from the (empty) log, as it does when running.
-    fanout = Fanout(open_store(redis, settings), redis, settings)
+    fanout = Fanout(RedisBroker(open_store(redis, settings), redis), settings)
     await fanout.apply([entry(1, "channel", "a"), entry(2, "channel", "b")])
     yield fanout
     await fanout.stop()
@@ -130,10 +131,12 @@ async def test_events_read_during_a_long_fan_out_join_it(fanout: Fanout) -> None
         fanout.subscribe(sub, None)
     # Items 11-15 are in the log (as their publish scripts left them) when the pass
     # for item 10 starts: the read it issues at its first yield brings them.
+    broker = fanout.broker
+    assert isinstance(broker, RedisBroker)
     for seq in range(11, 16):
         e = entry(seq, "publish", "ab"[seq % 2], f"لاحق {seq}")
         fields = {"type": e.type, "channel": e.channel, "data": e.data}
-        await fanout.reader.xadd(fanout.store.keys.log, fields, id=e.id)
+        await broker.reader.xadd(broker.store.keys.log, fields, id=e.id)
     await fanout.apply([entry(10, "publish", "a", "أول")])
 
     channel_of = {f"{BASE_MS}-{seq}": "a" if seq == 10 else "ab"[seq % 2] for seq in range(10, 16)}

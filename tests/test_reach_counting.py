@@ -20,6 +20,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from tests.support import RedisServer
+from ticker.broker import RedisBroker
 from ticker.config import Settings
 from ticker.fanout import Fanout, Subscriber
 from ticker.frames import Frame
@@ -79,7 +80,7 @@ async def fanout(redis_server: RedisServer) -> AsyncIterator[Fanout]:
         }
     )
     redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
-    fanout = Fanout(open_store(redis, settings), redis, settings)
+    fanout = Fanout(RedisBroker(open_store(redis, settings), redis), settings)
     await fanout.apply([entry(1, "channel", "a"), entry(2, "channel", "b")])
     yield fanout
     await fanout.stop()

@@ -28,6 +28,7 @@ from tests.stream_support import (
 from tests.support import RedisServer, TickerServer, cli, make_token
 from tests.test_metrics_workers import streams_held, workers
 from ticker import metrics
+from ticker.broker import RedisBroker
 from ticker.config import Settings
 from ticker.fanout import Fanout, Subscriber
 from ticker.frames import Frame
@@ -255,7 +256,7 @@ async def fanout(redis_server: RedisServer) -> AsyncIterator[Fanout]:
     )
     redis = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
     # Never started: the test hands it the entries its reader would have read.
-    fanout = Fanout(open_store(redis, settings), redis, settings)
+    fanout = Fanout(RedisBroker(open_store(redis, settings), redis), settings)
     await fanout.apply([entry(1, "channel")])
     yield fanout
     await fanout.stop()

@@ -20,8 +20,9 @@ from starlette.responses import Response
 
 from ticker import logs, metrics, openapi
 from ticker.auth.sessions import Sessions
+from ticker.broker import redis_broker
 from ticker.config import ConfigError, Settings
-from ticker.fanout import BLOCK_MS, Fanout, StartupError
+from ticker.fanout import Fanout, StartupError
 from ticker.heartbeat import Heartbeat
 from ticker.hosts import HostCheck
 from ticker.nosniff import NoSniff
@@ -29,7 +30,7 @@ from ticker.problems import Problem, redis_unavailable
 from ticker.routes import api, beacon, desk, embed, feeds, live, ops, status, stream
 from ticker.scheduler import Scheduler
 from ticker.services import lifespan_state
-from ticker.store import NotReplicated, api_client, open_store, reader_client
+from ticker.store import NotReplicated, api_client, open_store
 
 log = logging.getLogger("ticker")
 
@@ -42,11 +43,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         redis = api_client(settings)
         store = open_store(redis, settings)
-        fanout = Fanout(
-            open_store(reader_client(settings, BLOCK_MS), settings),
-            reader_client(settings, BLOCK_MS),
-            settings,
-        )
+        fanout = Fanout(redis_broker(settings), settings)
         scheduler = Scheduler(
             store,
             settings.expire_interval_seconds,
@@ -69,7 +66,6 @@ def create_app(settings: Settings) -> Starlette:
         except StartupError as exc:
             log.error("%s", exc)
             await fanout.stop()
-            await fanout.store.redis.aclose()
             await redis.aclose()
             raise
         scheduler.start()
@@ -89,7 +85,6 @@ def create_app(settings: Settings) -> Starlette:
             await heartbeat.stop()  # first: its last counts and its goodbye need Redis
             scheduler.stop()
             await fanout.stop()
-            await fanout.store.redis.aclose()
             await redis.aclose()
 
     return Starlette(

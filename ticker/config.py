@@ -242,7 +242,7 @@ class Settings:
 
     def validate(self) -> None:
         if not 0 < self.ping_seconds <= 10:
-            # A busy stream skips a round (fanout.py), so it may wait 1.5 intervals: 15 s.
+            # A busy stream skips a round (fanout/hub.py), so it may wait 1.5 intervals: 15 s.
             raise ConfigError("TICKER_PING_SECONDS must be above 0 and at most 10.")
         if self.ring_size < 1 or self.subscriber_buffer < 1 or self.delivery_slice < 1:
             raise ConfigError(

@@ -58,7 +58,7 @@ async def redis_health(request: Request) -> Response:
 
 async def _redis_state(request: Request) -> str:
     try:
-        await services(request).store.redis.ping()
+        await services(request).store.ping()
     except (RedisError, OSError) as exc:
         redis_up.set(0)
         return f"unreachable: {exc}"

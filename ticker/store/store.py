@@ -547,6 +547,10 @@ class Store:
         values = await self.redis.mget([self.keys.reach(channel, i) for i in item_ids])
         return {i: int(v or 0) for i, v in zip(item_ids, values, strict=True)}
 
+    async def ping(self) -> None:
+        """Is Redis there? Raises RedisError or OSError if not (/healthz/redis)."""
+        await self.redis.ping()
+
 
 def _token(data: dict[str, Any]) -> TokenRecord:
     return TokenRecord(

@@ -9,6 +9,6 @@
   which turns a valid stream request into a connection the fan-out writes to.
 - `heads`, `sockets`: the bounds on request heads and on stream sockets.
 
-The fan-out (ticker/fanout.py) knows only `Subscriber` and `frames`; the web app
+The fan-out (ticker/fanout/) knows only `Subscriber` and `frames`; the web app
 (ticker/routes/) imports this package, never the reverse.
 """

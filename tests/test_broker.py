@@ -21,7 +21,7 @@ from tests.support import RedisServer, free_port
 from ticker.broker import Broker, BrokerError, RedisBroker
 from ticker.broker.memory import MemoryBroker
 from ticker.config import Settings
-from ticker.model import Channel, parse_event_id
+from ticker.model import Channel, Item, parse_event_id
 from ticker.store import Store, dumps, open_store
 
 
@@ -46,9 +46,18 @@ class RedisLog:
         self.broker = RedisBroker(store, reader)
 
     async def publish(self, channel: str, text: str) -> str:
-        item = dumps({"channel": channel, "text": text})
+        moment = "2026-11-29T21:31:00Z"  # only the channel and the text matter here
+        item = Item(
+            channel=channel,
+            text=text,
+            url=None,
+            priority="urgent",
+            created_at=moment,
+            updated_at=moment,
+            expires_at=moment,
+        )
         outcome = await self.store.publish(channel, item, 10**13, "t")
-        return str(outcome.item["id"])
+        return outcome.item.id
 
     async def lose(self, ids: list[str]) -> None:
         await self.store.redis.xdel(self.store.keys.log, *ids)

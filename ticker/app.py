@@ -41,8 +41,7 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        redis = api_client(settings)
-        store = open_store(redis, settings)
+        store = open_store(api_client(settings), settings)
         fanout = Fanout(redis_broker(settings), settings)
         scheduler = Scheduler(
             store,
@@ -66,7 +65,7 @@ def create_app(settings: Settings) -> Starlette:
         except StartupError as exc:
             log.error("%s", exc)
             await fanout.stop()
-            await redis.aclose()
+            await store.close()
             raise
         scheduler.start()
         # This process in the fleet's status view, and its reach counts.
@@ -85,7 +84,7 @@ def create_app(settings: Settings) -> Starlette:
             await heartbeat.stop()  # first: its last counts and its goodbye need Redis
             scheduler.stop()
             await fanout.stop()
-            await redis.aclose()
+            await store.close()
 
     return Starlette(
         routes=[

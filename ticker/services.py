@@ -25,7 +25,7 @@ __all__ = ["Services", "lifespan_state", "services"]
 class Services(State):
     settings: Settings
     store: Store
-    fanout: Fanout  # the lifespan state's "fanout" is also what ticker/fastpath.py reads
+    fanout: Fanout  # the lifespan state's "fanout" is also what ticker/stream/fastpath.py reads
     scheduler: Scheduler
     sessions: Sessions  # the desk's
 

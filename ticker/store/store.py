@@ -551,6 +551,10 @@ class Store:
         """Is Redis there? Raises RedisError or OSError if not (/healthz/redis)."""
         await self.redis.ping()
 
+    async def close(self) -> None:
+        """Close the store's connections (the app's lifespan, at the end)."""
+        await self.redis.aclose()
+
 
 def _token(data: dict[str, Any]) -> TokenRecord:
     return TokenRecord(

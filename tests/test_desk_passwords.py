@@ -97,6 +97,12 @@ def test_desk_forms_apply_the_rule_and_say_which_part(
             data={"csrf": csrf, "action": "password", "password": "qwertyqwerty"},
         )
         assert r.status_code == 422 and "أشهر 1000 كلمة مرور" in r.text
+        r = boss.post(
+            f"/desk/admin/users/{editor}",
+            data={"csrf": csrf, "action": "password", "password": "short"},
+        )
+        # In the page's notice and under the field, with the length.
+        assert r.status_code == 422 and r.text.count(Translator("ar").message(*weak)) == 2
         assert login_attempt(desk_client(server.base), editor, PASSWORD).status_code == 303
     with desk_client(server.base) as c:
         csrf = login(c, editor)

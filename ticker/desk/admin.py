@@ -331,13 +331,14 @@ async def change_user(request: Request) -> Response:
         password = form.get("password", "")
         weak = password_error(password)
         if weak:
+            message, params = weak
             return await _admin_page(
                 request,
                 session,
                 "users",
                 status=422,
-                message=weak[0],
-                message_params=weak[1],
+                message=message,
+                message_params=params,
                 kind="error",
                 errors={f"password-{name}": weak},
             )

@@ -22,6 +22,7 @@ from tests.serve_support import READY_TIMEOUT, ServeProcess, embedded_env
 from tests.support import RedisServer, TickerServer, cli
 from tests.tail_support import TailProcess
 from ticker.config import Settings
+from ticker.model import PASSWORD_MIN
 from ticker.server import uvicorn_options
 from ticker.store import Store
 from ticker.stream.fastpath import StreamProtocol
@@ -122,7 +123,7 @@ def test_user_add_reads_password_from_stdin(redis_server: RedisServer) -> None:
     short = cli(
         redis_server.url, "user", "add", sami, "--role", "admin", input="short\n", check=False
     )
-    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+    assert short.returncode == 1 and f"at least {PASSWORD_MIN} characters" in short.stderr
     common = cli(
         redis_server.url,
         "user",

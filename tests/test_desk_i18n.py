@@ -149,6 +149,25 @@ def test_a_plural_message_kept_as_data_uses_its_count() -> None:
     assert Translator("en").message(message, {"num": 1}).endswith("1 character over 280.")
 
 
+def test_the_password_length_takes_each_languages_plural_form() -> None:
+    # Whatever PASSWORD_MIN is, the label says it in the right form (12 is Arabic's "many").
+    label = Plural(
+        "Password (at least %(num)d character)", "Password (at least %(num)d characters)"
+    )
+    ar, fr = Translator("ar"), Translator("fr")
+    assert [ar.message(label, {"num": n}) for n in (1, 2, 8, 12, 100)] == [
+        "كلمة المرور (حرف واحد على الأقل)",
+        "كلمة المرور (حرفان على الأقل)",
+        "كلمة المرور (8 أحرف على الأقل)",
+        "كلمة المرور (12 حرفًا على الأقل)",
+        "كلمة المرور (100 حرف على الأقل)",
+    ]
+    assert [fr.message(label, {"num": n}) for n in (1, 12)] == [
+        "Mot de passe (1 caractère au moins)",
+        "Mot de passe (12 caractères au moins)",
+    ]
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_the_script_gets_one_string_per_plural_category(lang: str) -> None:
     strings = Translator(lang).js_strings()

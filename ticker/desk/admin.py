@@ -21,7 +21,7 @@ from ticker.auth.sessions import Session
 from ticker.auth.users import hash_password
 from ticker.desk.errors import DeskError
 from ticker.desk.forms import Form
-from ticker.desk.i18n import N_
+from ticker.desk.i18n import N_, Message
 from ticker.desk.pages import redirect, render, require_admin, require_post
 from ticker.desk.passwords import password_error
 from ticker.model import (
@@ -60,7 +60,7 @@ TIMEZONES = (
     "UTC",
 )
 
-Errors = dict[str, tuple[str, dict[str, Any]]]
+Errors = dict[str, tuple[Message, dict[str, Any]]]
 
 # A model error, by field, in the desk's words.
 CHANNEL_MESSAGES = {
@@ -118,7 +118,7 @@ async def _admin_page(
     page: str,
     *,
     status: int = 200,
-    message: str = "",
+    message: Message = "",
     message_params: dict[str, Any] | None = None,
     kind: str = "info",
     errors: Errors | None = None,
@@ -288,7 +288,7 @@ async def add_user(request: Request) -> Response:
         errors["role"] = (N_("Choose a role."), {})
     weak = password_error(password)
     if weak:
-        errors["password"] = (weak, {})
+        errors["password"] = weak
     if errors:
         return await _invalid(
             request, session, "users", errors, {"name": name, "role": role, "channels": channels}
@@ -331,14 +331,16 @@ async def change_user(request: Request) -> Response:
         password = form.get("password", "")
         weak = password_error(password)
         if weak:
+            message, params = weak
             return await _admin_page(
                 request,
                 session,
                 "users",
                 status=422,
-                message=weak,
+                message=message,
+                message_params=params,
                 kind="error",
-                errors={f"password-{name}": (weak, {})},
+                errors={f"password-{name}": weak},
             )
         new_hash = await run_in_threadpool(hash_password, password)
         await _save(

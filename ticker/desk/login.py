@@ -207,12 +207,12 @@ async def password_form(request: Request) -> Response:
 async def change_password(request: Request) -> Response:
     session, form = await require_post(request)
     current, new, again = form.get("current", ""), form.get("new", ""), form.get("again", "")
-    errors: dict[str, tuple[str, dict[str, object]]] = {}
+    errors: dict[str, tuple[Message, dict[str, object]]] = {}
     if not await check_password(session.user, current):
         errors["current"] = (N_("The current password is wrong."), {})
     weak = password_error(new)
     if weak:
-        errors["new"] = (weak, {})
+        errors["new"] = weak
     elif new != again:
         errors["again"] = (N_("The two new passwords differ."), {})
     if errors:

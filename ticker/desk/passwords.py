@@ -1,7 +1,7 @@
 """The one rule for new passwords, called by every place that sets one: the desk's
 user creation and reset, the self-service change, and `ticker user add/passwd`.
 
-A new password has at least PASSWORD_MIN (ticker/model.py: 12) characters, is not
+A new password has at least PASSWORD_MIN (ticker/model.py) characters, is not
 only whitespace, and is not one of the 1,000 most common passwords
 (common_passwords.txt beside this file), nor one of them repeated ("qwertyqwerty")
 or padded with spaces, in any letter case.
@@ -13,23 +13,30 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-from ticker.desk.i18n import N_
+from ticker.desk.i18n import N_, Message, Plural
 from ticker.model import PASSWORD_MIN
 
 __all__ = ["WeakPassword", "check_new_password", "password_error"]
 
 # Why a password was refused: (the desk's message, the sentence for the command line).
-# The desk's messages say PASSWORD_MIN as the number 12, as the forms' `minlength` does
-# (web/templates/desk): gettext needs the whole sentence as written, and
-# tests/test_model.py checks that each of those says PASSWORD_MIN.
-REASONS = {
+# The messages that state the length take it as `num` (PASSWORD_MIN, given when one is
+# raised) and are plural: Arabic says "12 حرفًا" but "8 أحرف".
+REASONS: dict[str, tuple[Message, str]] = {
     "blank": (
-        N_("A password cannot be only spaces. Choose one of at least 12 characters."),
+        Plural(
+            "A password cannot be only spaces. Choose one of at least %(num)d character.",
+            "A password cannot be only spaces. Choose one of at least %(num)d characters.",
+        ),
         "a password cannot be only spaces",
     ),
     "short": (
-        N_("The password must be at least 12 characters. A short sentence you remember will do."),
-        f"a password must have at least {PASSWORD_MIN} characters",
+        Plural(
+            "The password must be at least %(num)d character. "
+            "A short sentence you remember will do.",
+            "The password must be at least %(num)d characters. "
+            "A short sentence you remember will do.",
+        ),
+        "a password must have at least {num} characters",
     ),
     "common": (
         N_(
@@ -43,12 +50,16 @@ REASONS = {
 
 
 class WeakPassword(ValueError):
-    """A new password that breaks the rule; `reason` is a key of REASONS."""
+    """A new password that breaks the rule; `reason` is a key of REASONS. The desk shows
+    `desk_message` with `desk_params`; the command line prints the exception."""
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
         self.desk_message, sentence = REASONS[reason]
-        super().__init__(sentence)
+        self.desk_params: dict[str, object] = (
+            {"num": PASSWORD_MIN} if isinstance(self.desk_message, Plural) else {}
+        )
+        super().__init__(sentence.format(num=PASSWORD_MIN))
 
 
 @functools.cache
@@ -82,10 +93,11 @@ def check_new_password(password: str) -> None:
         raise WeakPassword("common")
 
 
-def password_error(password: str) -> str | None:
-    """The desk's message saying which part of the rule `password` breaks, or None."""
+def password_error(password: str) -> tuple[Message, dict[str, object]] | None:
+    """The desk's message saying which part of the rule `password` breaks, with its
+    parameters (a field error, as the forms keep them), or None."""
     try:
         check_new_password(password)
     except WeakPassword as exc:
-        return exc.desk_message
+        return exc.desk_message, exc.desk_params
     return None

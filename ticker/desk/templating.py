@@ -22,6 +22,7 @@ from starlette.templating import Jinja2Templates
 from ticker.assets import TEMPLATES_DIR
 from ticker.bidi import isolate_digits
 from ticker.desk.i18n import LABELS, LANG_NAMES, LANGS, Contextual, Message, Plural, Translator
+from ticker.model import PASSWORD_MIN
 
 
 def _environment() -> jinja2.Environment:
@@ -34,6 +35,8 @@ def _environment() -> jinja2.Environment:
     # An attribute the i18n extension reads, missing from Environment's annotations.
     env.newstyle_gettext = True  # type: ignore[attr-defined]
     env.filters["digits"] = isolate_digits  # digit groups left to right, as the widget does
+    # The forms' `minlength` and their labels say the model's number, not one of their own.
+    env.globals["password_min"] = PASSWORD_MIN
     return env
 
 

@@ -13,7 +13,7 @@ import time
 
 from ticker.fanout.state import RESET_ITEMS, State
 from ticker.frames import Frame
-from ticker.model import parse_event_id, parse_rfc3339
+from ticker.model import parse_rfc3339
 
 __all__ = ["Reach"]
 
@@ -58,8 +58,8 @@ class Reach:
         if not n or not items:
             return
         ids: list[str] = list(items)
-        if len(ids) > RESET_ITEMS:  # a reset carries the newest RESET_ITEMS only
-            ids = sorted(ids, key=parse_event_id, reverse=True)[:RESET_ITEMS]
+        if len(ids) > RESET_ITEMS:  # a reset carries only what the snapshot does
+            ids = [item["id"] for item in self.state.snapshot(channel)["items"]]
         counts = self.counts
         for item_id in ids:
             key = (channel, item_id)

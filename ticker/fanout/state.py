@@ -17,7 +17,7 @@ from typing import Any
 
 from ticker import metrics
 from ticker.frames import Frame, event_frame
-from ticker.model import Channel, EventId, parse_event_id
+from ticker.model import Channel, EventId, newest_first, parse_event_id
 from ticker.store import LoadedState, LogEntry, dumps
 
 __all__ = ["PUBLIC_TYPES", "RESET_ITEMS", "Event", "State", "entry_frame"]
@@ -131,11 +131,7 @@ class State:
         return eid, channel, frame
 
     def snapshot(self, channel: str, limit: int = RESET_ITEMS) -> dict[str, Any]:
-        items = sorted(
-            self.items.get(channel, {}).values(),
-            key=lambda item: parse_event_id(item["id"]),
-            reverse=True,
-        )
+        items = newest_first(self.items.get(channel, {}).values())
         return {
             "channel": channel,
             "last_event_id": self.last.get(channel, "0-0"),

@@ -72,6 +72,11 @@ class EventType(StrEnum):
     EXPIRE = "expire"
 
 
+# The events that carry a whole item, and those that take one away.
+ITEM_EVENTS = frozenset({EventType.PUBLISH, EventType.UPDATE})
+REMOVAL_EVENTS = frozenset({EventType.RETRACT, EventType.EXPIRE})
+
+
 class FieldError(Exception):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")

@@ -24,6 +24,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from ticker.model import ITEM_EVENTS, EventType
+
 __all__ = [
     "FIRST_DELAY",
     "MAX_DELAY",
@@ -202,9 +204,9 @@ def format_event(event: SseEvent, as_json: bool, tz: tzinfo | None = None) -> st
     channel = str(data.get("channel") or "-")
     item_id = str(data.get("id") or event.id or "-")
     now = datetime.now(UTC).astimezone(tz)
-    if kind in ("publish", "update"):
+    if kind in ITEM_EVENTS:
         when, rest = _item_time(data, tz), [item_id, str(data.get("text") or "")]
-    elif kind == "retract":
+    elif kind == EventType.RETRACT:
         reason = data.get("reason")
         when, rest = now, [item_id, str(reason)] if reason else [item_id]
     elif kind == "reset":

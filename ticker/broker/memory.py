@@ -14,7 +14,15 @@ import json
 import secrets
 import time
 
-from ticker.model import Channel, EventId, format_event_id, parse_event_id
+from ticker.model import (
+    ITEM_EVENTS,
+    REMOVAL_EVENTS,
+    Channel,
+    EventId,
+    EventType,
+    format_event_id,
+    parse_event_id,
+)
 from ticker.store import EpochCheck, LoadedState, LogEntry, LogRange, dumps
 from ticker.store.broker import BLOCK_MS, READ_COUNT, BrokerError
 
@@ -57,10 +65,10 @@ class MemoryBroker:
         entry = LogEntry(id=entry_id, type=type_, channel=channel, item=item or entry_id, data=data)
         if type_ == "channel":
             self.channels[channel] = Channel.from_json(json.loads(data))
-        elif type_ in ("publish", "update"):
+        elif type_ in ITEM_EVENTS:
             self.items.setdefault(channel, {})[entry.item] = data
             self.last[channel] = entry_id
-        elif type_ in ("retract", "expire"):
+        elif type_ in REMOVAL_EVENTS:
             self.items.get(channel, {}).pop(entry.item, None)
             self.last[channel] = entry_id
         self.entries.append(entry)
@@ -79,18 +87,20 @@ class MemoryBroker:
         self, channel: str, text: str, expires_at: str = EXPIRES_AT, at: str = ""
     ) -> LogEntry:
         item = {"channel": channel, "text": text, "priority": "normal", "expires_at": expires_at}
-        return self.add("publish", channel, dumps(item), at=at)
+        return self.add(EventType.PUBLISH, channel, dumps(item), at=at)
 
     def update(self, channel: str, item_id: str, text: str) -> LogEntry:
         old = json.loads(self.items[channel][item_id])
-        return self.add("update", channel, dumps({**old, "text": text}), item=item_id)
+        return self.add(EventType.UPDATE, channel, dumps({**old, "text": text}), item=item_id)
 
     def retract(self, channel: str, item_id: str) -> LogEntry:
         data = dumps({"id": item_id, "channel": channel, "reason": None})
-        return self.add("retract", channel, data, item=item_id)
+        return self.add(EventType.RETRACT, channel, data, item=item_id)
 
     def expire(self, channel: str, item_id: str) -> LogEntry:
-        return self.add("expire", channel, dumps({"id": item_id, "channel": channel}), item=item_id)
+        return self.add(
+            EventType.EXPIRE, channel, dumps({"id": item_id, "channel": channel}), item=item_id
+        )
 
     def trim(self, upto: str) -> int:
         """Remove the entries up to `upto`, moving the trim horizon (the TRIM script)."""

@@ -17,14 +17,14 @@ from typing import Any
 
 from ticker import metrics
 from ticker.frames import Frame, event_frame
-from ticker.model import Channel, EventId, newest_first, parse_event_id
+from ticker.model import ITEM_EVENTS, Channel, EventId, EventType, newest_first, parse_event_id
 from ticker.store import LoadedState, LogEntry, dumps
 
 __all__ = ["PUBLIC_TYPES", "RESET_ITEMS", "Event", "State", "entry_frame"]
 
 log = logging.getLogger("ticker.fanout")
 
-PUBLIC_TYPES = frozenset({"publish", "update", "retract", "expire"})
+PUBLIC_TYPES = frozenset(EventType)
 RESET_ITEMS = 100  # the most items a reset snapshot carries (the API's largest limit)
 
 Event = tuple[EventId, str, Frame]  # (id, channel, frame) of one public event
@@ -32,7 +32,7 @@ Event = tuple[EventId, str, Frame]  # (id, channel, frame) of one public event
 
 def entry_frame(entry: LogEntry) -> Frame:
     """The SSE frame of a public log entry."""
-    if entry.type in ("publish", "update"):
+    if entry.type in ITEM_EVENTS:
         # Stored items leave out their id (it is the hash field); put it first.
         data = f'{{"id":"{entry.item}",{entry.data[1:]}'
     else:
@@ -119,7 +119,7 @@ class State:
             return None
         self.before_change(channel)
         items = self.items.setdefault(channel, {})
-        if entry.type in ("publish", "update"):
+        if entry.type in ITEM_EVENTS:
             items[entry.item] = {"id": entry.item, **json.loads(entry.data)}
         else:
             items.pop(entry.item, None)

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import redis
 
+from ticker.model import Item
 from ticker.tail import SseEvent, SseParser
 
 REDIS_SERVER = "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else "redis-server"
@@ -290,3 +291,18 @@ async def open_stream(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def bare_item(channel: str, text: str) -> Item:
+    """An item to publish straight through the store, for tests where only its channel and
+    text matter (its times are fixed; the store's expiry is given apart)."""
+    moment = "2026-11-29T21:31:00Z"
+    return Item(
+        channel=channel,
+        text=text,
+        url=None,
+        priority="urgent",
+        created_at=moment,
+        updated_at=moment,
+        expires_at=moment,
+    )

@@ -17,11 +17,11 @@ from typing import Protocol
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import RedisServer, free_port
+from tests.support import RedisServer, bare_item, free_port
 from ticker.broker import Broker, BrokerError, RedisBroker
 from ticker.broker.memory import MemoryBroker
 from ticker.config import Settings
-from ticker.model import Channel, Item, parse_event_id
+from ticker.model import Channel, parse_event_id
 from ticker.store import Store, dumps, open_store
 
 
@@ -46,17 +46,7 @@ class RedisLog:
         self.broker = RedisBroker(store, reader)
 
     async def publish(self, channel: str, text: str) -> str:
-        moment = "2026-11-29T21:31:00Z"  # only the channel and the text matter here
-        item = Item(
-            channel=channel,
-            text=text,
-            url=None,
-            priority="urgent",
-            created_at=moment,
-            updated_at=moment,
-            expires_at=moment,
-        )
-        outcome = await self.store.publish(channel, item, 10**13, "t")
+        outcome = await self.store.publish(channel, bare_item(channel, text), 10**13, "t")
         return outcome.item.id
 
     async def lose(self, ids: list[str]) -> None:

@@ -11,12 +11,12 @@ from typing import cast
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import RedisServer
+from tests.support import RedisServer, bare_item
 from ticker.broker import RedisBroker
 from ticker.config import Settings
 from ticker.fanout import BLOCK_MS, Fanout, Subscriber
 from ticker.frames import Frame
-from ticker.model import Channel, Item, parse_event_id
+from ticker.model import Channel, parse_event_id
 from ticker.store import Store, open_store
 
 
@@ -62,22 +62,8 @@ async def store(redis_server: RedisServer) -> AsyncIterator[Store]:
         yield store
 
 
-def item(channel: str, text: str) -> Item:
-    """An item to publish: only its channel and text matter here."""
-    moment = "2026-11-29T21:31:00Z"
-    return Item(
-        channel=channel,
-        text=text,
-        url=None,
-        priority="urgent",
-        created_at=moment,
-        updated_at=moment,
-        expires_at=moment,
-    )
-
-
 async def publish(store: Store, channel: str, text: str) -> str:
-    outcome = await store.publish(channel, item(channel, text), 10**13, "t")
+    outcome = await store.publish(channel, bare_item(channel, text), 10**13, "t")
     return outcome.item.id
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support import RedisServer, TickerServer, cli, open_stream
+from tests.support import RedisServer, TickerServer, bare_item, cli, open_stream
 from ticker.model import Item
 from ticker.store import Store
 
@@ -34,17 +34,7 @@ def capped() -> Iterator[tuple[TickerServer, RedisServer]]:
 
 
 def new_item(channel: str, text: str = TEXT) -> Item:
-    """An item to publish: only its channel and text matter here."""
-    moment = "2026-11-29T21:31:00Z"
-    return Item(
-        channel=channel,
-        text=text,
-        url=None,
-        priority="urgent",
-        created_at=moment,
-        updated_at=moment,
-        expires_at=moment,
-    )
+    return bare_item(channel, text)
 
 
 async def redis_bytes_out(r: aioredis.Redis) -> int:

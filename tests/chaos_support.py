@@ -22,6 +22,7 @@ import httpx
 import redis.asyncio as aioredis
 
 from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import eventually
 from ticker.model import Channel, parse_event_id
 from ticker.store import Keys, Store
 from ticker.tail import SseParser
@@ -272,18 +273,10 @@ async def shown_by_new_clients(setup: Setup) -> dict[str, set[str]]:
     newcomer = Reader(setup.ticker.base, "newcomer")
     newcomer.start()
     try:
-        await wait_for(lambda: bool(newcomer.resets), 5, "a new stream's reset")
+        await eventually(lambda: bool(newcomer.resets), "a new stream's reset", 5)
     finally:
         await newcomer.stop()
     return {"rest": {i["id"] for i in rest.json()["items"]}, "new-stream": set(newcomer.items)}
-
-
-async def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def run_scenario(
@@ -302,7 +295,7 @@ async def run_scenario(
     offline = Reader(base, "offline")
     for reader in [*connected, offline]:
         reader.start()
-    await wait_for(lambda: all(r.resets for r in [*connected, offline]), 10, "first resets")
+    await eventually(lambda: all(r.resets for r in [*connected, offline]), "first resets", 10)
     publisher = Publisher(base, setup.token)
     publisher.start()
     # The scenario's timeline (not waits for a condition): traffic before, during and
@@ -321,13 +314,13 @@ async def run_scenario(
     items, log = await truth(setup)
     newest = max(log, key=parse_event_id)
     everyone = [*connected, returning]
-    await wait_for(
+    await eventually(
         lambda: all(
             r.last_id is not None and parse_event_id(r.last_id) >= parse_event_id(newest)
             for r in everyone
         ),
-        10,
         f"every reader at {newest}",
+        10,
     )
     counts = Counts(acknowledged=len(acknowledged), redis_items=len(items))
     kept = [a for a in acknowledged if a in items]

@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.support import RedisServer, TickerServer, cli, make_token
-from tests.waiting import wait_for
+from tests.support import RedisServer, TickerServer, cli, make_token, wait_for_channel
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -54,13 +53,7 @@ def channel(redis_server: RedisServer, server: TickerServer) -> str:
     cli(redis_server.url, "channel", "add", name, "--title", f"Test {name}")
     # The server learns of channels through the log; a test that starts before it has
     # would get 404s, so wait (and fail here, saying why, if it never does).
-    wait_for(
-        lambda: any(
-            c["id"] == name
-            for c in httpx.get(f"{server.base}/api/v1/channels", timeout=5).json()["channels"]
-        ),
-        f"the server lists the new channel {name!r} in /api/v1/channels",
-    )
+    wait_for_channel(server.base, name)
     return name
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from tests.support import free_port, wait_until
+from tests.support import free_port
+from tests.waiting import wait_for
 from ticker.tail import SseParser
 
 NGINX = "/usr/sbin/nginx"
@@ -194,7 +195,7 @@ class Nginx:
             r = httpx.get(f"{self.base}/healthz", verify=self.ssl_context(), timeout=2)
             return r.status_code == 200
 
-        wait_until(up, timeout=10)
+        wait_for(up, "nginx answers through its upstreams", timeout=10)
         return self
 
     def stop(self) -> None:

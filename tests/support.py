@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import redis
 
+from tests.waiting import wait_for
 from ticker.model import Item
 from ticker.tail import SseEvent, SseParser
 
@@ -34,19 +34,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+def wait_for_channel(base: str, channel: str, **fields: str) -> None:
+    """Until the server at `base` lists `channel` (with these field values). The server
+    learns of channels through the log: a test that went on before it has would get 404s
+    or the old fields."""
+    wanted = {"id": channel, **fields}
+
+    def listed() -> bool:
+        channels = httpx.get(f"{base}/api/v1/channels", timeout=5).json()["channels"]
+        return any(all(c.get(k) == v for k, v in wanted.items()) for c in channels)
+
+    wait_for(listed, f"the server lists the channel {wanted} in /api/v1/channels")
 
 
 class RedisServer:
@@ -85,7 +83,7 @@ class RedisServer:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        wait_until(client.ping)
+        wait_for(client.ping, f"redis-server on port {self.port} answers PING")
         client.close()
         return self
 
@@ -135,7 +133,7 @@ class TickerServer:
             r = httpx.get(f"{self.base}/readyz", timeout=1)
             return r.status_code == 200 and r.json().get("stream") == "ready"
 
-        wait_until(ready, timeout=20)
+        wait_for(ready, f"ticker serve on port {self.port} is ready", timeout=20)
         return self
 
     def output(self) -> str:

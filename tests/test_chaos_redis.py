@@ -28,8 +28,8 @@ from tests.chaos_support import (
     start_servers,
     stop_servers,
     truth,
-    wait_for,
 )
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -154,21 +154,21 @@ async def test_offline_reader_returns_after_the_loss(everysec: Setup) -> None:
     away.start()
     publisher = Publisher(base, everysec.token, pause=0.05)
     publisher.start()
-    await wait_for(lambda: len(away.received) >= 20, 10, "20 items read before leaving")
+    await eventually(lambda: len(away.received) >= 20, "20 items read before leaving", 10)
     await away.stop()
     await publisher.stop()
     shown_before = len(away.items)
     watcher = Reader(base, "watcher")
     watcher.start()
-    await wait_for(lambda: bool(watcher.resets), 5, "the watcher's first reset")
+    await eventually(lambda: bool(watcher.resets), "the watcher's first reset", 5)
     back = await restart_empty(everysec)
-    await wait_for(lambda: bool(watcher.resets_after(back)), RESET_DEADLINE, "the reload")
+    await eventually(lambda: bool(watcher.resets_after(back)), "the reload", RESET_DEADLINE)
     await watcher.stop()
 
     returning = Reader(base, "away", away.last_id)
     returning.items = dict(away.items)
     returning.start()
-    await wait_for(lambda: bool(returning.resets), RESET_DEADLINE, "the returning reset")
+    await eventually(lambda: bool(returning.resets), "the returning reset", RESET_DEADLINE)
     await returning.stop()
     items, _ = await truth(everysec)
     print(

@@ -25,8 +25,9 @@ from playwright.sync_api import (
 )
 
 from tests.desk_support import add_user, browser_login
-from tests.support import RedisServer, TickerServer, cli, wait_until
+from tests.support import RedisServer, TickerServer, cli, wait_for_channel
 from tests.test_desk_browser import Console
+from tests.waiting import wait_for
 
 LANG_COOKIE = "ticker_desk_lang"
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
@@ -209,7 +210,10 @@ def _expire_now(redis_server: RedisServer, server: TickerServer, channel: str, i
     redis_server.client().zadd(
         "ticker:expiry", {f"{channel}/{item['id']}": int(time.time() * 1000)}
     )
-    wait_until(lambda: all(i["id"] != item["id"] for i in _api_items(server.base, channel)))
+    wait_for(
+        lambda: all(i["id"] != item["id"] for i in _api_items(server.base, channel)),
+        "the retracted item gone from the API",
+    )
 
 
 def _post(redis_server: RedisServer, channel: str, text: str) -> dict:
@@ -287,16 +291,7 @@ def test_a_fresh_install_titles_main_as_a_channel_not_as_a_priority() -> None:
         main = next(c for c in channels if c["id"] == "main")
         assert main["title"] == "الرئيسية"  # not «عاجل», the urgent priority's word
         cli(fresh.url, "channel", "add", "main", "--title", "أخبار لبنان")  # docs/desk.md
-        wait_until(
-            lambda: (
-                [
-                    c["title"]
-                    for c in httpx.get(f"{ticker.base}/api/v1/channels").json()["channels"]
-                    if c["id"] == "main"
-                ]
-                == ["أخبار لبنان"]
-            )
-        )
+        wait_for_channel(ticker.base, "main", title="أخبار لبنان")
     finally:
         ticker.stop()
         fresh.kill()

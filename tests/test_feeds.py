@@ -9,7 +9,8 @@ import feedparser
 import httpx
 import pytest
 
-from tests.support import TickerServer, wait_until
+from tests.support import TickerServer
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_conditional_get(
         modified = httpx.get(url).headers["last-modified"]
         return httpx.get(url, headers={"If-Modified-Since": modified}).status_code == 304
 
-    wait_until(not_modified_since, timeout=5)
+    wait_for(not_modified_since, "the feed's validators follow the change", timeout=5)
     assert httpx.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
 
 

@@ -20,7 +20,8 @@ import pytest
 from lxml import etree
 
 from tests.feed_validation import ATOM, atom_errors, rss_errors, schematron_rule_count
-from tests.support import RedisServer, TickerServer, cli, make_token, wait_until
+from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import wait_for
 from ticker.config import Settings
 from ticker.store import api_client, open_store
 
@@ -60,7 +61,7 @@ _count = iter(range(1000))
 def chan(redis_own: RedisServer, client: httpx.Client) -> str:
     name = f"f{next(_count)}"
     cli(redis_own.url, "channel", "add", name, "--title", f"Feed {name}")
-    wait_until(lambda: client.get(f"/feeds/{name}.atom").status_code == 200)
+    wait_for(lambda: client.get(f"/feeds/{name}.atom").status_code == 200, "the new channel's feed")
     return name
 
 
@@ -210,7 +211,7 @@ def test_settled_validators_give_304_and_say_when(client: httpx.Client, chan: st
         modified = client.get(url).headers["last-modified"]
         return client.get(url, headers={"If-Modified-Since": modified}).status_code == 304
 
-    wait_until(settled, timeout=5)
+    wait_for(settled, "the feeds settled", timeout=5)
     modified = parsedate_to_datetime(client.get(url).headers["last-modified"]).timestamp()
     published_s = int(item["id"].split("-")[0]) / 1000
     assert published_s <= modified < published_s + 1  # the end of the change's second

@@ -15,8 +15,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Request
 
-from tests.support import TickerServer, wait_until
+from tests.support import TickerServer
 from tests.test_lag_beacon import histogram
+from tests.waiting import wait_for
 from tests.widget_support import WATCH_JS, HostSite
 
 BEACON = "/api/v1/beacon/lag"
@@ -67,7 +68,7 @@ def test_the_widget_reports_each_item_it_shows(
 
         # Ten shown: the widget sends them together, at once.
         publish(10)
-        wait_until(lambda: count(server) == before + 10, timeout=15)
+        wait_for(lambda: count(server) == before + 10, "10 more lag samples", timeout=15)
         [beacon] = beacons
         assert beacon.method == "POST"  # a simple request: no preflight came first
         assert beacon.headers["content-type"].startswith("text/plain"), beacon.headers
@@ -83,7 +84,7 @@ def test_the_widget_reports_each_item_it_shows(
         page.wait_for_timeout(300)  # the thing under test: none is sent meanwhile
         assert count(server) == before + 10
         page.goto("about:blank")  # the page is hidden: what is pending is sent
-        wait_until(lambda: count(server) == before + 13, timeout=15)
+        wait_for(lambda: count(server) == before + 13, "13 more lag samples", timeout=15)
         print(f"first ten lags reported (ms): {lags}")
     finally:
         ctx.close()
@@ -123,7 +124,7 @@ def test_one_item_in_a_hundred_is_measured(
         page.evaluate("Math.random = () => 0")
         publish("الخبر الأخير")
         page.goto("about:blank")
-        wait_until(lambda: count(server) > before, timeout=15)
+        wait_for(lambda: count(server) > before, "a new lag sample", timeout=15)
         assert count(server) == before + reported + 1
     finally:
         ctx.close()

@@ -17,7 +17,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.axe_support import assert_accessible, install
-from tests.support import RedisServer, TickerServer, wait_until
+from tests.support import RedisServer, TickerServer
+from tests.waiting import wait_for
 
 BLOG_FIELDS = ("headline", "coverageStartTime", "dateModified", "liveBlogUpdate")
 POST_FIELDS = ("headline", "articleBody", "datePublished", "url")
@@ -94,7 +95,7 @@ def test_live_page_has_the_items_and_their_structured_data(
             and len(blog_of(page, url)["liveBlogUpdate"]) == 2
         )
 
-    wait_until(retracted, timeout=5)
+    wait_for(retracted, "the live page without the retracted item", timeout=5)
 
 
 def test_long_items_get_a_short_headline_and_the_whole_body(
@@ -124,7 +125,10 @@ def test_etag_csp_head_and_an_unknown_channel(
     assert again.status_code == 304 and again.content == b""
     assert httpx.head(url).status_code == 200
     post(api, channel, "خبر آخر")
-    assert wait_until(lambda: httpx.get(url, headers={"If-None-Match": etag}).status_code == 200)
+    assert wait_for(
+        lambda: httpx.get(url, headers={"If-None-Match": etag}).status_code == 200,
+        "a new ETag for the live page",
+    )
 
     for missing in ("no-such-channel", "UPPER", "a" * 40):
         r = httpx.get(f"{server.base}/live/{missing}")

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import RedisServer, TickerServer, cli, make_token, wait_until
+from tests.support import RedisServer, TickerServer, cli, make_token
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -37,7 +38,10 @@ def test_json_lines(redis_server: RedisServer, json_logging: TickerServer) -> No
                 out.append(json.loads(raw))
         return out
 
-    wait_until(lambda: any(line.get("action") == "retract" for line in lines()))
+    wait_for(
+        lambda: any(line.get("action") == "retract" for line in lines()),
+        "a retract line in the log",
+    )
     found = lines()
     assert all({"time", "level", "logger", "message"} <= set(line) for line in found)
     requests = [line for line in found if line["logger"] == "ticker.access"]
@@ -71,7 +75,7 @@ def test_a_path_cannot_forge_log_lines(redis_server: RedisServer, fmt: str) -> N
     ticker = TickerServer(redis_server.url, TICKER_LOG_FORMAT=fmt, TICKER_LOG_LEVEL="info").start()
     try:
         assert raw_request(ticker.base, FORGED_PATH) == 404
-        wait_until(lambda: "nothing" in ticker.output())
+        wait_for(lambda: "nothing" in ticker.output(), "the request in the access log")
         output = ticker.output()
     finally:
         ticker.stop()

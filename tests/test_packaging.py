@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, wait_until
+from tests.support import free_port
+from tests.waiting import wait_for
 from ticker import __version__
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,7 +172,11 @@ def served(unpacked: Path, tmp_path: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200, 60)
+        wait_for(
+            lambda: httpx.get(f"{base}/readyz", timeout=1).status_code == 200,
+            "the installed wheel's server ready",
+            60,
+        )
         yield base
     finally:
         proc.send_signal(signal.SIGINT)

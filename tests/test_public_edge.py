@@ -14,7 +14,7 @@ import feedparser
 import httpx
 import pytest
 
-from tests.support import RedisServer, TickerServer, wait_until
+from tests.support import RedisServer, TickerServer, wait_for_channel
 from ticker.config import ConfigError, Settings
 
 EVIL = "evil.example"
@@ -35,11 +35,6 @@ def public(redis_server: RedisServer) -> Iterator[TickerServer]:
     ).start()
     yield ticker
     ticker.stop()
-
-
-def knows(server: TickerServer, channel: str) -> bool:
-    listed = httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
-    return any(c["id"] == channel for c in listed)
 
 
 # Finding 10: no Host reflection
@@ -76,7 +71,7 @@ def test_with_a_public_url_every_link_starts_with_it(
     public: TickerServer, api: httpx.Client, channel: str
 ) -> None:
     api.post(f"/api/v1/channels/{channel}/items", json={"text": "خبر عاجل"})
-    wait_until(lambda: knows(public, channel))
+    wait_for_channel(public.base, channel)
     forged = {"Host": EVIL, "X-Forwarded-Host": EVIL, "Forwarded": f"host={EVIL}"}
     for kind in ("atom", "rss", "json"):
         r = httpx.get(f"{public.base}/feeds/{channel}.{kind}", headers=forged)

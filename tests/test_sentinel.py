@@ -23,9 +23,8 @@ from tests.support import (
     cli,
     free_port,
     make_token,
-    wait_until,
 )
-from tests.waiting import eventually
+from tests.waiting import eventually, wait_for
 
 MASTER_NAME = "tickermaster"
 
@@ -48,7 +47,7 @@ class Sentinel:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, decode_responses=True)
-        wait_until(client.ping)
+        wait_for(client.ping, "the sentinel answers PING")
         self.client = client
 
     def master_port(self) -> int:
@@ -67,10 +66,17 @@ def cluster() -> Iterator[tuple[RedisServer, list[RedisServer], Sentinel]]:
         RedisServer(extra=["--replicaof", "127.0.0.1", str(master.port)]).start() for _ in range(2)
     ]
     for replica in replicas:
-        wait_until(lambda r=replica: r.client().info("replication")["master_link_status"] == "up")
+        wait_for(
+            lambda r=replica: r.client().info("replication")["master_link_status"] == "up",
+            "the replica linked to its master",
+        )
     sentinel = Sentinel(master.port)
     # The Sentinel has to see the replicas before it can promote one.
-    wait_until(lambda: len(sentinel.client.sentinel_slaves(MASTER_NAME)) == 2, timeout=15)
+    wait_for(
+        lambda: len(sentinel.client.sentinel_slaves(MASTER_NAME)) == 2,
+        "the sentinel knows both replicas",
+        timeout=15,
+    )
     yield master, replicas, sentinel
     sentinel.stop()
     for replica in replicas:
@@ -144,8 +150,15 @@ async def _scenario(
     master.kill()
     # Sentinel notices (800 ms) and promotes the replica.
     ports = {r.port for r in replicas}
-    await asyncio.to_thread(wait_until, lambda: sentinel.master_port() in ports, 20)
-    await asyncio.to_thread(wait_until, lambda: len(acknowledged) > before + 10, 20)
+    await asyncio.to_thread(
+        wait_for, lambda: sentinel.master_port() in ports, "a replica promoted", 20
+    )
+    await asyncio.to_thread(
+        wait_for,
+        lambda: len(acknowledged) > before + 10,
+        "10 publishes acknowledged after the failover",
+        20,
+    )
     stop.set()
     await asyncio.wait_for(task, 20)
 

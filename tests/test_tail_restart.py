@@ -12,8 +12,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import RedisServer, TickerServer, cli, wait_until
+from tests.support import RedisServer, TickerServer, cli
 from tests.tail_support import TailProcess
+from tests.waiting import wait_for
 from ticker.store import Keys
 
 CHANNEL = "tail-news"
@@ -133,7 +134,10 @@ def test_json_resume_after_a_restart(redis: RedisServer, ticker: TickerServer) -
         # Nothing was published meanwhile: the replay is empty, and the tail still says so.
         line = tail.wait_for(tail.out, lambda line: '"status":"resumed"' in line, "the resume")
         assert json.loads(line)["after"] == first
-        wait_until(lambda: httpx.get(f"{ticker.base}/readyz").status_code == 200)
+        wait_for(
+            lambda: httpx.get(f"{ticker.base}/readyz").status_code == 200,
+            "the restarted server ready",
+        )
         later = post(redis, "بعد العودة")
         tail.wait_for(tail.out, lambda line: later in line, "a live item after the resume")
         assert tail.interrupt() == 0

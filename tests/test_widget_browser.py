@@ -18,7 +18,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.support import RedisServer, TickerServer, cli, wait_until
+from tests import waiting
+from tests.support import RedisServer, TickerServer, cli, wait_for_channel
 from tests.widget_support import CONTRAST_JS, ROWS_JS, WATCH_JS, HostSite
 
 SAMPLES = json.loads((Path(__file__).parent / "data" / "items-ar.json").read_text())["items"]
@@ -143,11 +144,7 @@ def samples(redis_server: RedisServer, server: TickerServer, token: str) -> str:
     one corrected."""
     name = f"samples-{int(time.time() * 1000) % 10**8}"
     cli(redis_server.url, "channel", "add", name, "--title", "لبنان")
-    wait_until(
-        lambda: any(
-            c["id"] == name for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
-        )
-    )
+    wait_for_channel(server.base, name)
     with httpx.Client(base_url=server.base, headers={"Authorization": f"Bearer {token}"}) as api:
         for i, sample in enumerate(reversed(SAMPLES)):
             extra = {"url": f"https://example.org/news/{i}"} if i % 4 == 1 else {}
@@ -494,7 +491,7 @@ def test_two_tabs_share_one_stream(
     # The leader closes: the other tab takes over from the last id it heard.
     leader.close()
     follower.bring_to_front()
-    wait_until(lambda: subscribers(server) == baseline + 1, timeout=5)
+    waiting.wait_for(lambda: subscribers(server) == baseline + 1, "one more subscriber", timeout=5)
     late = post(api, channel, "خبر بعد إغلاق التبويب الأول")
     wait_for(follower, HAS_JS, 0, late["id"], timeout=5)
     assert [r["text"] for r in rows(follower)] == [late["text"], item["text"]]
@@ -508,7 +505,9 @@ def test_hidden_page_lets_its_stream_go(
     try:
         baseline = settled_subscribers(server)
         page = open_page(ctx, host.page(server.base, tag(channel)))
-        wait_until(lambda: subscribers(server) == baseline + 1, timeout=5)
+        waiting.wait_for(
+            lambda: subscribers(server) == baseline + 1, "one more subscriber", timeout=5
+        )
         page.evaluate(
             """() => {
           const hidden = { configurable: true, get: () => 'hidden' };
@@ -516,7 +515,7 @@ def test_hidden_page_lets_its_stream_go(
           document.dispatchEvent(new Event('visibilitychange'));
         }"""
         )
-        wait_until(lambda: subscribers(server) == baseline, timeout=5)
+        waiting.wait_for(lambda: subscribers(server) == baseline, "the subscriber gone", timeout=5)
         missed = post(api, channel, "خبر نُشر والصفحة مخفية")
         page.evaluate(
             """() => {
@@ -585,7 +584,7 @@ def test_embed_page_without_and_with_javascript(
     page.goto(f"{server.base}/embed/{channel}?theme=dark")
     page.wait_for_function(READY_JS, arg=0)
     # The page holds the snapshot and its position: the first connection resumes there.
-    wait_until(lambda: streams, timeout=3)
+    waiting.wait_for(lambda: streams, "a stream request", timeout=3)
     assert streams[0].endswith(f"channels={channel}&last_event_id={item['id']}")
     assert [r["id"] for r in rows(page)] == [item["id"]]
     live = post(api, channel, "خبر وصل إلى الإطار مباشرة")

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.support import RedisServer, TickerServer, cli, wait_until
+from tests.support import RedisServer, TickerServer, cli, wait_for_channel
 from tests.test_embed_units import widget_rtl_langs
 from ticker.model import RTL_LANGS
 
@@ -167,12 +167,7 @@ def test_embed_in_english_follows_the_channel(
     server: TickerServer, api: httpx.Client, channel: str, redis_server: RedisServer
 ) -> None:
     cli(redis_server.url, "channel", "add", channel, "--lang", "en", "--timezone", "Asia/Tokyo")
-    wait_until(
-        lambda: any(
-            c["id"] == channel and c["lang"] == "en"
-            for c in httpx.get(f"{server.base}/api/v1/channels").json()["channels"]
-        )
-    )
+    wait_for_channel(server.base, channel, lang="en")
     item = api.post(f"/api/v1/channels/{channel}/items", json={"text": "Quake off the coast"})
     at = datetime.fromisoformat(item.json()["created_at"].replace("Z", "+00:00"))
     html = httpx.get(f"{server.base}/embed/{channel}").text

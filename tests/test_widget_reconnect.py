@@ -15,7 +15,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Request
 
-from tests.support import RedisServer, TickerServer, wait_until
+from tests.support import RedisServer, TickerServer
+from tests.waiting import wait_for
 from tests.widget_support import HostSite
 
 CONTEXTS = 8  # spread over a 4 s window, 8 land within one second by chance 1 in 2,000 times
@@ -84,7 +85,11 @@ def test_widgets_reconnect_spread_over_the_retry_window_after_sigterm(
     try:
         url = host.page(own.base, f'<breaking-ticker channel="{channel}"></breaking-ticker>')
         tabs = [Tab(browser, url) for _ in range(CONTEXTS)]
-        wait_until(lambda: readyz(own)["subscribers"] == CONTEXTS, timeout=15)
+        wait_for(
+            lambda: readyz(own)["subscribers"] == CONTEXTS,
+            f"{CONTEXTS} subscribers on the server",
+            timeout=15,
+        )
 
         delays: list[float] = []
         # Playwright reports a request when the test waits on it: the initial ones first.

@@ -18,7 +18,16 @@ import httpx
 import pytest
 
 import ticker.tail as tail_module
-from ticker.tail import SseEvent, SseParser, Status, TailError, format_event, run_tail, tail
+from ticker.tail import (
+    MAX_DELAY,
+    SseEvent,
+    SseParser,
+    Status,
+    TailError,
+    format_event,
+    run_tail,
+    tail,
+)
 
 ARABIC = "الممثل الإقليمي لمنظمة الفاو: فتح ممرات قليل جدا"
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -285,11 +294,10 @@ def problem_response(status: int, reason: str, detail: str, extra: str = "") -> 
     ).encode() + body
 
 
-async def serve(handler: Handler) -> tuple[asyncio.Server, str, asyncio.Event]:
+async def serve(handler: Handler) -> tuple[asyncio.Server, str]:
     """A raw HTTP/1.1 server on a free port; `handler(n, target, headers, writer)` answers
-    the n-th request (from 1). Handlers that keep a stream open wait for the returned event."""
+    the n-th request (from 1)."""
     count = 0
-    done = asyncio.Event()
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal count
@@ -308,7 +316,7 @@ async def serve(handler: Handler) -> tuple[asyncio.Server, str, asyncio.Event]:
 
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    return server, f"http://127.0.0.1:{port}", done
+    return server, f"http://127.0.0.1:{port}"
 
 
 class Output(io.StringIO):
@@ -336,11 +344,36 @@ async def stop(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def tail_lines(
+    handler: Handler,
+    done: asyncio.Event,
+    n: int,
+    channels: list[str],
+    as_json: bool,
+    from_id: str | None,
+    max_backoff: float = MAX_DELAY,
+) -> list[str]:
+    """The first `n` lines tail() prints against a server that answers with `handler`;
+    then the tail is stopped, and `done` set for the handlers that keep a stream open
+    until it is."""
+    server, url = await serve(handler)
+    out = Output()
+    task = asyncio.create_task(tail(url, channels, as_json, from_id, out, max_backoff))
+    try:
+        return await out.lines(n)
+    finally:
+        await stop(task)
+        done.set()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str]) -> None:
     e1 = frame("1764451860000-0", "publish", item())
     e2 = frame("1764451870000-0", "retract", RETRACT)
     e3 = frame("1764451880000-0", "publish", item("1764451880000-0", "عاجل: خبر ثالث"))
     requests: list[tuple[str, dict[str, str]]] = []
+    done = asyncio.Event()
 
     async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
         requests.append((target, headers))
@@ -354,18 +387,9 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
             await w.drain()
             await done.wait()
 
-    server, url, done = await serve(handler)
-    out = Output()
-    task = asyncio.create_task(
-        tail(url, ["lebanon", "main"], True, "1764451800000-0", out, max_backoff=0.2)
+    lines = await tail_lines(
+        handler, done, 6, ["lebanon", "main"], True, "1764451800000-0", max_backoff=0.2
     )
-    try:
-        lines = await out.lines(6)
-    finally:
-        await stop(task)
-        done.set()
-        server.close()
-        await server.wait_closed()
 
     records = [json.loads(line) for line in lines]
     events = [r for r in records if "status" not in r]
@@ -397,6 +421,8 @@ async def test_tail_resumes_with_last_event_id(capsys: pytest.CaptureFixture[str
 
 
 async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str]) -> None:
+    done = asyncio.Event()
+
     async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
         if n == 1:
             w.write(
@@ -409,16 +435,7 @@ async def test_tail_retries_5xx_then_streams(capsys: pytest.CaptureFixture[str])
         await w.drain()
         await done.wait()
 
-    server, url, done = await serve(handler)
-    out = Output()
-    task = asyncio.create_task(tail(url, [], False, None, out, max_backoff=0.05))
-    try:
-        lines = await out.lines(1)
-    finally:
-        await stop(task)
-        done.set()
-        server.close()
-        await server.wait_closed()
+    lines = await tail_lines(handler, done, 1, [], False, None, max_backoff=0.05)
 
     assert lines[0].endswith(f"  lebanon  publish  1764451860000-0  {ARABIC}")
     err = capsys.readouterr().err.splitlines()
@@ -438,7 +455,7 @@ async def test_tail_404_is_fatal_with_detail() -> None:
         requests = n
         w.write(problem_response(404, "Not Found", "unknown channel: nowhere"))
 
-    server, url, _ = await serve(handler)
+    server, url = await serve(handler)
     try:
         with pytest.raises(TailError, match=r"404.*unknown channel: nowhere"):
             async with asyncio.timeout(5):
@@ -453,7 +470,7 @@ async def test_tail_rejects_a_non_stream() -> None:
     async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
         w.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi")
 
-    server, url, _ = await serve(handler)
+    server, url = await serve(handler)
     try:
         with pytest.raises(TailError, match="not an event stream"):
             async with asyncio.timeout(5):
@@ -552,6 +569,8 @@ async def test_tail_reports_a_reset_instead_of_a_replay() -> None:
     """A resume the server cannot replay (it answers with `reset`), and a reset later in a
     stream (the server's log went back): one `reset` record before each run of resets."""
 
+    done = asyncio.Event()
+
     async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
         w.write(SSE_HEAD + b"retry: 20\n\n")
         w.write(frame("1764451900000-0", "reset", EMPTY_RESET))
@@ -561,16 +580,7 @@ async def test_tail_reports_a_reset_instead_of_a_replay() -> None:
         await w.drain()
         await done.wait()
 
-    server, url, done = await serve(handler)
-    out = Output()
-    task = asyncio.create_task(tail(url, ["lebanon", "main"], True, "1764451800000-0", out))
-    try:
-        lines = await out.lines(6)
-    finally:
-        await stop(task)
-        done.set()
-        server.close()
-        await server.wait_closed()
+    lines = await tail_lines(handler, done, 6, ["lebanon", "main"], True, "1764451800000-0")
     records = [json.loads(line) for line in lines]
     kinds = [r.get("status") or r["event"] for r in records]
     assert kinds == ["reset", "reset", "reset", "publish", "reset", "reset"]
@@ -582,6 +592,8 @@ async def test_tail_fresh_start_is_no_reset_and_a_quiet_resume_is_reported() -> 
     """Without an id, the first resets are just the snapshot. After a reconnect with an id
     and nothing to replay, the silence after the response head means the replay worked."""
 
+    done = asyncio.Event()
+
     async def handler(n: int, target: str, headers: Headers, w: asyncio.StreamWriter) -> None:
         w.write(SSE_HEAD + b"retry: 20\n\n")
         if n == 1:
@@ -590,16 +602,7 @@ async def test_tail_fresh_start_is_no_reset_and_a_quiet_resume_is_reported() -> 
         await w.drain()
         await done.wait()  # nothing to replay, nothing live
 
-    server, url, done = await serve(handler)
-    out = Output()
-    task = asyncio.create_task(tail(url, ["lebanon"], True, None, out, max_backoff=0.05))
-    try:
-        lines = await out.lines(3)
-    finally:
-        await stop(task)
-        done.set()
-        server.close()
-        await server.wait_closed()
+    lines = await tail_lines(handler, done, 3, ["lebanon"], True, None, max_backoff=0.05)
     records = [json.loads(line) for line in lines]
     assert [r.get("status") or r["event"] for r in records] == [
         "reset",

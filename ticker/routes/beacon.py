@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ticker import metrics
+from ticker.http import preflight
 from ticker.model import FieldError
 from ticker.problems import Problem, invalid_fields
 from ticker.routes.common import PUBLIC_HEADERS, services
@@ -129,20 +130,6 @@ async def report_lag(request: Request) -> Response:
     return Response(status_code=204, headers=PUBLIC_HEADERS)
 
 
-async def preflight(request: Request) -> Response:
-    # Not needed for the widget's text/plain beacons; a page posting application/json is
-    # a non-simple request and asks first.
-    return Response(
-        status_code=204,
-        headers={
-            **PUBLIC_HEADERS,
-            "Access-Control-Allow-Methods": "POST",
-            "Access-Control-Allow-Headers": "Content-Type",
-            "Access-Control-Max-Age": "86400",
-        },
-    )
-
-
 async def _body(request: Request) -> bytes:
     """The body, at most BODY_LIMIT bytes (counted while reading: a Content-Length may lie),
     of a media type a beacon may have."""
@@ -183,5 +170,7 @@ def _limiter(request: Request, limit: int) -> RateLimit:
 
 routes = [
     Route("/api/v1/beacon/lag", report_lag, methods=["POST"]),
-    Route("/api/v1/beacon/lag", preflight, methods=["OPTIONS"]),
+    # Not needed for the widget's text/plain beacons; a page posting application/json is
+    # a non-simple request and asks first.
+    Route("/api/v1/beacon/lag", preflight("POST", "Content-Type"), methods=["OPTIONS"]),
 ]

@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker.routes.common import PUBLIC_HEADERS, services
+from ticker.http import preflight
+from ticker.routes.common import services
 from ticker.stream.asgi import stream_response
 
 
@@ -19,20 +20,12 @@ async def stream(request: Request) -> Response:
     return await stream_response(request, svc.fanout, svc.store, svc.settings)
 
 
-async def preflight(request: Request) -> Response:
-    # EventSource sends Last-Event-ID on reconnects; let any origin do so.
-    return Response(
-        status_code=204,
-        headers={
-            **PUBLIC_HEADERS,
-            "Access-Control-Allow-Methods": "GET",
-            "Access-Control-Allow-Headers": "Last-Event-ID, Cache-Control",
-            "Access-Control-Max-Age": "86400",
-        },
-    )
-
-
 routes = [
     Route("/api/v1/stream", stream, methods=["GET"]),
-    Route("/api/v1/stream", preflight, methods=["OPTIONS"]),
+    # EventSource sends Last-Event-ID on reconnects; let any origin do so.
+    Route(
+        "/api/v1/stream",
+        preflight("GET", "Last-Event-ID, Cache-Control"),
+        methods=["OPTIONS"],
+    ),
 ]

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from ticker import publishing
 from ticker.auth import authenticate, require_channel
-from ticker.http import not_modified
+from ticker.http import PUBLIC_HEADERS, not_modified
 from ticker.model import (
     EVENT_ID,
     IDEMPOTENCY_KEY_MAX,
@@ -22,7 +22,7 @@ from ticker.model import (
     check_reason,
 )
 from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, read_json
+from ticker.routes.common import known_channel, read_json
 from ticker.services import services
 from ticker.store import NotFound, dumps
 

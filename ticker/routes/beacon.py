@@ -20,10 +20,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ticker import metrics
-from ticker.http import preflight
+from ticker.http import PUBLIC_HEADERS, preflight
 from ticker.model import FieldError
 from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import PUBLIC_HEADERS, services
+from ticker.services import services
 
 BODY_LIMIT = 1024  # 20 values of 5 digits take 120 bytes
 MAX_VALUES = 20

@@ -1,5 +1,5 @@
-"""What several routes need: JSON bodies with a size cap, public headers and links, the
-channel a path names. Their services come from the request (ticker/services.py)."""
+"""What several routes need: JSON bodies with a size cap, public links, the channel a path
+names. Their services come from the request (ticker/services.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Any
 from starlette.requests import Request
 
 from ticker.hosts import parse_public_url
-from ticker.http import PUBLIC_HEADERS as PUBLIC_HEADERS  # re-exported for route modules
 from ticker.http import BodyTooLarge, read_body
 from ticker.model import Channel
-from ticker.model import whole_number as whole_number  # re-exported for route modules
 from ticker.problems import Problem
-from ticker.services import services as services  # re-exported for route modules
+from ticker.services import services
 
 BODY_LIMIT = 16 * 1024
 

@@ -23,7 +23,8 @@ from ticker.embed.render import make_box
 from ticker.embed.state import find_channels, seed, snapshots
 from ticker.model import CHANNEL_ID, Channel, newest_first
 from ticker.problems import Problem
-from ticker.routes.common import public_base, services
+from ticker.routes.common import public_base
+from ticker.services import services
 
 # Our pages load nothing but our own script, stylesheets and stream (docs/design.md, invariant 6).
 PAGE_POLICY = (

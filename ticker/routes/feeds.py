@@ -27,10 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ticker.http import not_modified
+from ticker.http import PUBLIC_HEADERS, not_modified
 from ticker.model import Channel, Item, normalise_text, parse_event_id, parse_rfc3339
 from ticker.problems import Problem
-from ticker.routes.common import PUBLIC_HEADERS, known_channel, public_base
+from ticker.routes.common import known_channel, public_base
 from ticker.services import services
 from ticker.store import dumps
 

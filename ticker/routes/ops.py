@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ticker.fanout import redis_up
-from ticker.routes.common import services
+from ticker.services import services
 
 
 async def healthz(request: Request) -> Response:

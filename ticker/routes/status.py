@@ -17,7 +17,8 @@ from ticker.auth import authenticate, require_channel
 from ticker.heartbeat import fleet_status, rfc3339
 from ticker.model import EVENT_ID, FieldError
 from ticker.problems import Problem, invalid_fields
-from ticker.routes.common import known_channel, services
+from ticker.routes.common import known_channel
+from ticker.services import services
 
 PRIVATE = {"Cache-Control": "no-store"}
 ALL_CHANNELS = "*"  # the key of streams that follow every channel

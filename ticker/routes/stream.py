@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ticker.http import preflight
-from ticker.routes.common import services
+from ticker.services import services
 from ticker.stream.asgi import stream_response
 
 

@@ -64,7 +64,7 @@ class RedisBroker:
 
     async def close(self) -> None:
         await self.reader.aclose()
-        await self.store.redis.aclose()
+        await self.store.close()
 
 
 def redis_broker(settings: Settings) -> RedisBroker:

@@ -31,7 +31,6 @@ RTL_SLOT = "(@rtl)"
 SHORT_CACHE = "public, max-age=300"
 HEADERS = {
     **PUBLIC_HEADERS,
-    "X-Content-Type-Options": "nosniff",
     "Cross-Origin-Resource-Policy": "cross-origin",  # host pages with COEP may load it too
 }
 STYLESHEETS = ("breaking-ticker", "embed", "demo")

@@ -33,12 +33,10 @@ PAGE_POLICY = (
 )
 EMBED_HEADERS = {
     "Content-Security-Policy": f"{PAGE_POLICY}; frame-ancestors *",  # any site may frame it
-    "X-Content-Type-Options": "nosniff",
     "Cache-Control": "public, max-age=10",
 }
 DEMO_HEADERS = {
     "Content-Security-Policy": f"{PAGE_POLICY}; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
 MAX_CHANNELS = 10

@@ -32,7 +32,6 @@ LIVE_DIR = WEB_DIR / "live"
 HEADLINE_MAX = 110  # Google shows at most 110 characters of a headline
 LIVE_HEADERS = {
     "Content-Security-Policy": f"{PAGE_POLICY}; frame-ancestors 'self'",
-    "X-Content-Type-Options": "nosniff",
     # Always revalidated: a retracted item must leave caches too; unchanged costs a 304.
     "Cache-Control": "no-cache",
 }

@@ -30,12 +30,12 @@ from ticker.stream.request import parse_channels, parse_last_event_id
 from ticker.stream.subscriber import QueueSubscriber
 
 FAREWELL_GRACE_SECONDS = 1.0  # well inside `ticker serve`'s 5 s graceful shutdown
-# The fast path's RESPONSE_HEAD (ticker/stream/subscriber.py) sends the same headers.
+# The fast path's RESPONSE_HEAD (ticker/stream/subscriber.py) sends the same headers, and
+# nosniff, which the app's NoSniff middleware adds to every response here.
 STREAM_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",
-    "X-Content-Type-Options": "nosniff",
 }
 CATCH_UP_SECONDS = 1.0  # how long a stream naming a brand-new channel waits for the reader
 # The connection's transport, put in the scope by the fast path's protocol, so that

@@ -3,8 +3,8 @@ expiry and reach, with no Redis, each test in milliseconds.
 
 A `MemoryBroker` (ticker/broker/memory.py) holds the log and answers as Redis would;
 recording subscribers keep every write. The same paths on Redis stay covered by
-tests/test_fanout_coalesce.py, test_reach_counting.py, test_epoch.py,
-test_redis_restart.py and the stream tests.
+tests/test_reach_counting.py, test_epoch.py, test_redis_restart.py and the stream
+tests.
 """
 
 from __future__ import annotations

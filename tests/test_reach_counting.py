@@ -2,8 +2,8 @@
 in the resets that start streams, and in replays, across passes that yield and take in
 events read meanwhile, whichever channel filters the subscribers have.
 
-Driven directly with log entries, as in tests/test_fanout_coalesce.py; the counts are
-checked against what each subscriber actually received. The end-to-end path (readers
+Driven directly with log entries, as the reader hands them over after one XREAD; the
+counts are checked against what each subscriber actually received. The end-to-end path (readers
 on two real processes, counts summed in Redis) is tests/test_status.py.
 """
 

@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.axe_support import assert_accessible, install
 from tests.desk_support import add_user, browser_login
+from tests.own_store import own_redis, own_server, own_token  # noqa: F401 (fixtures)
 from tests.support import RedisServer, TickerServer, cli
 
 LANG_COOKIE = "ticker_desk_lang"

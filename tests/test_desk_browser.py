@@ -21,6 +21,7 @@ from playwright.sync_api import (
 )
 
 from tests.desk_support import add_user, browser_login
+from tests.own_store import own_redis, own_server, own_token  # noqa: F401 (fixtures)
 from tests.support import RedisServer, TickerServer, cli
 
 DESKTOP = {"width": 1280, "height": 900}

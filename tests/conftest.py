@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.support import RedisServer, TickerServer, cli, make_token, wait_for_channel
+from tests.support import (
+    RedisServer,
+    TickerServer,
+    cli,
+    make_token,
+    suite_server,
+    wait_for_channel,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -31,12 +38,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="session")
 def server(redis_server: RedisServer) -> Iterator[TickerServer]:
-    # The shared Redis fsyncs every write (appendfsync always), and on a loaded CI machine
-    # one fsync can stall it past the API's 0.8 s call timeout: a page would then be a 503
-    # that no test asked for. Tests of that timeout start servers of their own.
-    ticker = TickerServer(
-        redis_server.url, TICKER_EXPIRE_INTERVAL="0.5", TICKER_REDIS_TIMEOUT="5"
-    ).start()
+    ticker = suite_server(redis_server.url).start()
     yield ticker
     ticker.stop()
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support import RedisServer, TickerServer, make_token
+from tests.support import RedisServer, TickerServer, make_token, suite_server
 
 
 @pytest.fixture(scope="module", name="redis_server")
@@ -29,10 +29,7 @@ def own_redis() -> Iterator[RedisServer]:
 
 @pytest.fixture(scope="module", name="server")
 def own_server(redis_server: RedisServer) -> Iterator[TickerServer]:
-    # The same settings as the session's server (tests/conftest.py).
-    ticker = TickerServer(
-        redis_server.url, TICKER_EXPIRE_INTERVAL="0.5", TICKER_REDIS_TIMEOUT="5"
-    ).start()
+    ticker = suite_server(redis_server.url).start()
     yield ticker
     ticker.stop()
 

@@ -172,6 +172,16 @@ def cli(
     return result
 
 
+def suite_server(redis_url: str) -> TickerServer:
+    """The `ticker serve` that most tests share (tests/conftest.py, tests/own_store.py).
+
+    Its Redis fsyncs every write (appendfsync always), and on a loaded CI machine one
+    fsync can stall it past the API's 0.8 s call timeout: a page would then be a 503
+    that no test asked for. Tests of that timeout start servers of their own.
+    """
+    return TickerServer(redis_url, TICKER_EXPIRE_INTERVAL="0.5", TICKER_REDIS_TIMEOUT="5")
+
+
 def make_token(redis_url: str, name: str, *channels: str) -> str:
     args = ["token", "create", "--name", name]
     for c in channels:
